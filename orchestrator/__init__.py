@@ -1,0 +1,8 @@
+"""pal-orchestrator: link Partner Admin Link across many customer tenants at once."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("pal-orchestrator")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"

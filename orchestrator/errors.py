@@ -1,0 +1,52 @@
+"""Run-level failures: the exceptions that stop a whole command (one identity's failure is an Outcome).
+
+    PalError                      base; the CLI maps each to a message and an exit code
+    ├── UsageError                bad options or arguments (exit 2)
+    ├── InventoryError            the inventory cannot be read at all: not CSV/YAML/XLSX, no header (exit 2)
+    │   └── NoValidRowsError      read, but no row is valid, so nothing ran (exit 2)
+    ├── JournalError              the journal cannot be opened or a run is not in it (exit 2)
+    │   ├── JournalBusyError      another run holds the journal (exit 2)
+    │   └── InventoryChangedError --resume of an inventory whose SHA-256 changed, without --force (exit 2)
+    ├── OperatorAuthError         the orchestrator's own sign-in (for Key Vault) failed (exit 2)
+    └── ReportError               a report cannot be written, e.g. an unsafe report directory (exit 2)
+"""
+
+from __future__ import annotations
+
+
+class PalError(Exception):
+    """Base of every run-level failure the CLI knows how to explain."""
+
+    exit_code = 2
+
+
+class UsageError(PalError):
+    """Options or arguments that cannot work together; the message says which and how to fix it."""
+
+
+class InventoryError(PalError):
+    """The inventory file cannot be read as an inventory at all."""
+
+
+class NoValidRowsError(InventoryError):
+    """The inventory was read but not a single row is valid, so nothing ran."""
+
+
+class JournalError(PalError):
+    """The journal cannot be opened, or the run asked for is not in it."""
+
+
+class JournalBusyError(JournalError):
+    """Another run holds the journal's lock."""
+
+
+class InventoryChangedError(JournalError):
+    """`--resume` of an inventory that changed since the run started (pass --force to accept)."""
+
+
+class OperatorAuthError(PalError):
+    """The orchestrator's own sign-in, used to read Key Vault, failed."""
+
+
+class ReportError(PalError):
+    """A report cannot be written safely."""

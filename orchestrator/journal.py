@@ -1,0 +1,392 @@
+"""The run journal: SQLite, written as results arrive, so no obtained result is ever lost.
+
+Reports are rendered from here, never from memory. Each outcome is committed before the next is
+reported; an *intent* is committed before any write to Azure, so `--resume` can tell a link this run
+wrote (then crashed) from one that predates it. Files are created 0600; no secret ever enters.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import JournalBusyError, JournalError
+from .models import Outcome, RecognitionResult, Recognition, RoleGrant, Status
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    inventory_path TEXT NOT NULL,
+    inventory_sha256 TEXT NOT NULL,
+    inventory_rows INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    partner_ids TEXT NOT NULL,
+    options TEXT NOT NULL,
+    tool_version TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    exit_code INTEGER
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    target_partner_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    credential_type TEXT,
+    linked_partner_id TEXT,
+    partner_name TEXT,
+    object_id TEXT,
+    created_time TEXT,
+    updated_time TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    attempts INTEGER NOT NULL,
+    elapsed_s REAL NOT NULL,
+    credential_expires_on TEXT,
+    checked_at TEXT,
+    wait_s REAL,
+    recognition TEXT,
+    extra TEXT NOT NULL,
+    source TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS intents (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    action TEXT NOT NULL,
+    partner_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE INDEX IF NOT EXISTS runs_by_inventory ON runs(inventory_path, started_at);
+"""
+
+
+def utcnow() -> datetime:
+    """All timestamps are UTC-aware."""
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run as the journal knows it."""
+
+    run_id: str
+    command: str
+    inventory_path: str
+    inventory_sha256: str
+    inventory_rows: int
+    skipped: int
+    partner_ids: tuple[str, ...]
+    options: dict[str, Any] = field(hash=False)
+    tool_version: str
+    operator: str
+    started_at: datetime
+    finished_at: datetime | None
+    exit_code: int | None
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+def _create_private(path: Path) -> None:
+    """Create `path` 0600 if missing, whatever the umask (SQLite's -wal/-shm inherit this mode)."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Journal:
+    """A SQLite run journal. Open it with `Journal(path)`; use `lock()` for a run that writes."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(f"cannot open the journal {self.path}: {exc}") from exc
+        for suffix in ("-wal", "-shm"):
+            side = Path(f"{self.path}{suffix}")
+            if side.exists():
+                os.chmod(side, 0o600)
+        self._seq = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Refuse a second concurrent run on this journal (an OS lock, released even on kill -9)."""
+        lock_path = Path(f"{self.path}.lock")
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.chmod(lock_path, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise JournalBusyError(
+                f"another pal-orchestrator run is using the journal {self.path}; "
+                "wait for it to finish or pass a different --journal"
+            ) from exc
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        command: str,
+        inventory_path: str,
+        inventory_sha256: str,
+        inventory_rows: int,
+        skipped: int,
+        partner_ids: list[str],
+        options: dict[str, Any],
+        tool_version: str,
+        operator: str,
+        started_at: datetime | None = None,
+    ) -> str:
+        """Record a new run and return its ID (time-ordered, unique)."""
+        start = started_at or utcnow()
+        run_id = f"{start:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self._db.execute(
+            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)",
+            (
+                run_id,
+                command,
+                inventory_path,
+                inventory_sha256,
+                inventory_rows,
+                skipped,
+                json.dumps(sorted(set(partner_ids))),
+                json.dumps(options, sort_keys=True, default=str),
+                tool_version,
+                operator,
+                _iso(start),
+            ),
+        )
+        self._seq = 0
+        return run_id
+
+    def reopen_run(self, run_id: str) -> None:
+        """Continue a run (for `--resume`): new outcomes are numbered after the recorded ones."""
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outcomes WHERE run_id=?", (run_id,)).fetchone()
+        self._seq = int(row[0])
+        self._db.execute("UPDATE runs SET finished_at=NULL, exit_code=NULL WHERE run_id=?", (run_id,))
+
+    def record_intent(self, run_id: str, key: str, action: str, partner_id: str) -> None:
+        """Committed before a write to Azure is sent, so a crash after the write is recognisable."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO intents VALUES (?,?,?,?,?)", (run_id, key, action, partner_id, _iso(utcnow()))
+        )
+
+    def record_outcome(self, run_id: str, outcome: Outcome) -> None:
+        """Commit one identity's final outcome (the first one recorded for a key wins)."""
+        self._seq += 1
+        rec = outcome.recognition
+        self._db.execute(
+            "INSERT OR IGNORE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                outcome.key,
+                self._seq,
+                outcome.customer,
+                outcome.tenant_id,
+                outcome.client_id,
+                outcome.target_partner_id,
+                outcome.status.value,
+                outcome.credential_type,
+                outcome.linked_partner_id,
+                outcome.partner_name,
+                outcome.object_id,
+                _iso(outcome.created_time),
+                _iso(outcome.updated_time),
+                outcome.error_code,
+                outcome.error_message,
+                outcome.attempts,
+                outcome.elapsed_s,
+                _iso(outcome.credential_expires_on),
+                _iso(outcome.checked_at),
+                outcome.wait_s,
+                _recognition_json(rec),
+                json.dumps(dict(outcome.extra)),
+                outcome.source,
+                outcome.line,
+            ),
+        )
+
+    def finish_run(self, run_id: str, exit_code: int, finished_at: datetime | None = None) -> None:
+        self._db.execute(
+            "UPDATE runs SET finished_at=?, exit_code=? WHERE run_id=?",
+            (_iso(finished_at or utcnow()), exit_code, run_id),
+        )
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def run(self, run_id: str) -> RunRecord:
+        row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no run {run_id!r} in the journal {self.path}; `pal-orchestrator runs` lists them")
+        return _run_record(row)
+
+    def runs(self, *, inventory_path: str | None = None) -> list[RunRecord]:
+        """All runs, oldest first (optionally of one inventory path)."""
+        if inventory_path is None:
+            rows = self._db.execute("SELECT * FROM runs ORDER BY started_at, run_id").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM runs WHERE inventory_path=? ORDER BY started_at, run_id", (inventory_path,)
+            ).fetchall()
+        return [_run_record(r) for r in rows]
+
+    def last_unfinished(self, inventory_path: str, command: str) -> RunRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM runs WHERE inventory_path=? AND command=? AND finished_at IS NULL "
+            "ORDER BY started_at DESC, run_id DESC LIMIT 1",
+            (inventory_path, command),
+        ).fetchone()
+        return _run_record(row) if row else None
+
+    def outcomes(self, run_id: str) -> list[Outcome]:
+        """Every recorded outcome of a run, in the order they were recorded."""
+        return list(self.iter_outcomes(run_id))
+
+    def iter_outcomes(self, run_id: str) -> Iterator[Outcome]:
+        cur = self._db.execute("SELECT * FROM outcomes WHERE run_id=? ORDER BY seq", (run_id,))
+        for row in cur:
+            yield _outcome(row)
+
+    def outcome_counts(self, run_id: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT status, COUNT(*) FROM outcomes WHERE run_id=? GROUP BY status", (run_id,)
+        ).fetchall()
+        return {str(s): int(n) for s, n in rows}
+
+    def final_keys(self, run_id: str) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT key FROM outcomes WHERE run_id=?", (run_id,))}
+
+    def intents(self, run_id: str) -> dict[str, tuple[str, str]]:
+        """key → (action, partner_id) of every write this run announced."""
+        rows = self._db.execute("SELECT key, action, partner_id FROM intents WHERE run_id=?", (run_id,))
+        return {k: (a, p) for k, a, p in rows}
+
+    def integrity_ok(self) -> bool:
+        return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+
+def _recognition_json(rec: RecognitionResult | None) -> str | None:
+    if rec is None:
+        return None
+    return json.dumps(
+        {
+            "recognition": rec.recognition.value,
+            "subscriptions": rec.subscriptions,
+            "error_code": rec.error_code,
+            "grants": [[g.scope, g.role_definition_id, g.role_name, g.eligibility] for g in rec.grants],
+        }
+    )
+
+
+def _recognition(text: str | None) -> RecognitionResult | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return RecognitionResult(
+        recognition=Recognition(data["recognition"]),
+        subscriptions=int(data.get("subscriptions", 0)),
+        grants=tuple(RoleGrant(*g) for g in data.get("grants", [])),
+        error_code=data.get("error_code"),
+    )
+
+
+def _run_record(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        command=row[1],
+        inventory_path=row[2],
+        inventory_sha256=row[3],
+        inventory_rows=row[4],
+        skipped=row[5],
+        partner_ids=tuple(json.loads(row[6])),
+        options=json.loads(row[7]),
+        tool_version=row[8],
+        operator=row[9],
+        started_at=datetime.fromisoformat(row[10]),
+        finished_at=_dt(row[11]),
+        exit_code=row[12],
+    )
+
+
+def _outcome(row: tuple[Any, ...]) -> Outcome:
+    return Outcome(
+        key=row[1],
+        customer=row[3],
+        tenant_id=row[4],
+        client_id=row[5],
+        target_partner_id=row[6],
+        status=Status(row[7]),
+        credential_type=row[8],
+        linked_partner_id=row[9],
+        partner_name=row[10],
+        object_id=row[11],
+        created_time=_dt(row[12]),
+        updated_time=_dt(row[13]),
+        error_code=row[14],
+        error_message=row[15],
+        attempts=row[16],
+        elapsed_s=row[17],
+        credential_expires_on=_dt(row[18]),
+        checked_at=_dt(row[19]),
+        wait_s=row[20],
+        recognition=_recognition(row[21]),
+        extra=tuple(json.loads(row[22]).items()),
+        source=row[23],
+        line=row[24],
+    )

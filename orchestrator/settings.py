@@ -1,0 +1,75 @@
+"""Small frozen configuration values with named defaults (the httpx `Timeout`/`Limits` style)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import Cloud
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where one cloud's services live. `arm_audience` is what tokens for ARM are requested for."""
+
+    authority_host: str
+    arm_endpoint: str
+    arm_audience: str
+    vault_suffix: str | None  # e.g. "vault.azure.net"; None for custom clouds (vault URLs must be full URLs)
+
+
+CLOUD_ENDPOINTS: dict[Cloud, Endpoints] = {
+    Cloud.PUBLIC: Endpoints(
+        "https://login.microsoftonline.com",
+        "https://management.azure.com/",
+        "https://management.azure.com/",
+        "vault.azure.net",
+    ),
+    Cloud.CHINA: Endpoints(
+        "https://login.chinacloudapi.cn",
+        "https://management.chinacloudapi.cn/",
+        "https://management.chinacloudapi.cn/",
+        "vault.azure.cn",
+    ),
+    Cloud.USGOV: Endpoints(
+        "https://login.microsoftonline.us",
+        "https://management.usgovcloudapi.net/",
+        "https://management.usgovcloudapi.net/",
+        "vault.usgovcloudapi.net",
+    ),
+}
+
+
+def endpoints_for(
+    cloud: Cloud, *, authority_host: str | None = None, arm_endpoint: str | None = None
+) -> Endpoints:
+    """The endpoints of `cloud`, with explicit options winning; `custom` needs both options."""
+    if cloud is Cloud.CUSTOM:
+        if not authority_host or not arm_endpoint:
+            raise ValueError("--cloud custom needs --authority-host and --arm-endpoint")
+        arm = arm_endpoint.rstrip("/") + "/"
+        return Endpoints(authority_host.rstrip("/"), arm, arm, None)
+    base = CLOUD_ENDPOINTS[cloud]
+    arm = (arm_endpoint.rstrip("/") + "/") if arm_endpoint else base.arm_endpoint
+    return Endpoints(
+        (authority_host or base.authority_host).rstrip("/"),
+        arm,
+        base.arm_audience,
+        base.vault_suffix,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    """The one retry policy. Worst case HTTP requests for one call = `attempts`."""
+
+    attempts: int = 5
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    retry_after_cap_s: float = 120.0
+    timeout_s: float = 30.0
+
+
+DEFAULT_RETRY = RetrySettings()
+
+#: Default number of identities in flight; chosen from `make bench` (see README, Performance).
+DEFAULT_CONCURRENCY = 64
