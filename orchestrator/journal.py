@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import JournalBusyError, JournalError
-from .models import Outcome, RecognitionResult, Recognition, RoleGrant, Status
+from .models import Outcome, Recognition, RecognitionResult, RoleGrant, Status
 
 SCHEMA_VERSION = 1
 

@@ -24,7 +24,7 @@ class Cloud(StrEnum):
 class CredentialType(StrEnum):
     """How an identity signs in. Secrets and certificates come from Key Vault."""
 
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - a credential kind, not a password
     CERTIFICATE = "certificate"
     MANAGED_IDENTITY = "managed_identity"
     FEDERATED = "federated"

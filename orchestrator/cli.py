@@ -1,0 +1,547 @@
+"""The `pal-orchestrator` command: parse, call the library once, translate its errors into exit codes.
+
+Business logic lives in runner/linker/report; this module only wires options to them. Results go to stdout
+(`--output table|json`), progress and the recap to stderr. Exit codes: 0 all rows succeeded, 1 the run
+completed with failures/skipped rows, 2 usage error or nothing ran, 130 interrupted (resume with --resume).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .errors import PalError
+from .models import COVERED_STATUSES, Cloud, Command, Outcome, Status
+from .settings import DEFAULT_CONCURRENCY
+
+if TYPE_CHECKING:
+    from .runner import RunOptions, RunResult
+
+app = typer.Typer(
+    name="pal-orchestrator",
+    help="Link Partner Admin Link (PAL) across many customer tenants at once, and report coverage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class OperatorAuth(StrEnum):
+    default = "default"
+    env = "env"
+    cli = "cli"
+    managed_identity = "managed-identity"
+
+
+# -- shared options (each also from an environment variable PAL_*) --------------------------------------------
+
+InventoryArg = Annotated[Path, typer.Argument(help="Inventory file: CSV, YAML or XLSX (see docs/inventory.md).")]
+PartnerOpt = Annotated[
+    str | None, typer.Option("--partner-id", envvar="PAL_PARTNER_ID", help="Default partner (location) ID.")
+]
+VaultOpt = Annotated[
+    str | None,
+    typer.Option("--key-vault", envvar="PAL_KEY_VAULT", help="Default Key Vault (name or URL) for rows without one."),
+]
+CloudOpt = Annotated[Cloud, typer.Option("--cloud", envvar="PAL_CLOUD", help="Default cloud for rows without one.")]
+SheetOpt = Annotated[str | None, typer.Option("--sheet", envvar="PAL_SHEET", help="XLSX sheet (default: the first).")]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option("--concurrency", envvar="PAL_CONCURRENCY", min=1, max=1024, help="Identities in flight at once."),
+]
+JournalOpt = Annotated[
+    Path, typer.Option("--journal", envvar="PAL_JOURNAL", help="SQLite run journal.")
+]
+ReportDirOpt = Annotated[Path, typer.Option("--report-dir", envvar="PAL_REPORT_DIR", help="Where reports land.")]
+OutputOpt = Annotated[
+    Output, typer.Option("--output", envvar="PAL_OUTPUT", help="Results on stdout as a table or JSON.")
+]
+AuthorityOpt = Annotated[
+    str | None,
+    typer.Option("--authority-host", envvar="PAL_AUTHORITY_HOST", help="Entra authority (custom clouds)."),
+]
+ArmOpt = Annotated[
+    str | None, typer.Option("--arm-endpoint", envvar="PAL_ARM_ENDPOINT", help="Resource Manager endpoint.")
+]
+CaOpt = Annotated[
+    Path | None,
+    typer.Option("--ca-bundle", envvar="PAL_CA_BUNDLE", help="PEM CA bundle trusted in addition to system roots."),
+]
+OperatorOpt = Annotated[
+    OperatorAuth,
+    typer.Option("--operator-auth", envvar="PAL_OPERATOR_AUTH", help="How the orchestrator signs in to Key Vault."),
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", envvar="PAL_DEBUG", help="Verbose logs (secrets stay redacted).")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run of this inventory.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="With --resume: accept a changed inventory.")]
+RecognitionOpt = Annotated[
+    bool,
+    typer.Option("--recognition/--no-recognition", envvar="PAL_RECOGNITION",
+                 help="Check PEC-eligible role assignments of each identity."),
+]
+ExpiryOpt = Annotated[
+    int,
+    typer.Option("--expiry-warning-days", envvar="PAL_EXPIRY_WARNING_DAYS", min=0,
+                 help="Credentials expiring within this many days are listed in the report."),
+]
+
+
+def _configure_logging(debug: bool) -> None:
+    """--debug shows our steps and the SDK's redacting HTTP log; never the network trace that leaks secrets."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("azure").setLevel(logging.INFO if debug else logging.ERROR)
+    logging.getLogger("msal").setLevel(logging.WARNING)
+    logging.getLogger("asyncio").setLevel(logging.WARNING)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Run-level errors become one clear line and an exit code; no traceback."""
+    from .runner import Interrupted
+
+    try:
+        yield
+    except PalError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True)
+        raise typer.Exit(exc.exit_code) from None
+    except Interrupted as exc:
+        err.print(f"[yellow]interrupted[/]: results so far are in the journal; continue with --resume ({exc.run_id})")
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        raise typer.Exit(130) from None
+
+
+class TerminalProgress:
+    """A rich bar on a TTY, plain lines every few seconds otherwise (CI logs)."""
+
+    def __init__(self, console: Console, *, plain_every_s: float = 5.0) -> None:
+        self.console = console
+        self.total = 0
+        self.done = 0
+        self.ok = 0
+        self.failed = 0
+        self._bar: Progress | None = None
+        self._task: Any = None
+        self._last = time.monotonic()
+        self._every = plain_every_s
+        self._started = time.monotonic()
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self._started = time.monotonic()
+        if self.console.is_terminal:
+            self._bar = Progress(
+                TextColumn("[bold]linking"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("ok {task.fields[ok]} · failed {task.fields[failed]} · {task.fields[rate]}/s"),
+                TimeRemainingColumn(), console=self.console, transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("run", total=total, ok=0, failed=0, rate="0")
+
+    def advance(self, outcome: Outcome) -> None:
+        self.done += 1
+        if outcome.status in COVERED_STATUSES or outcome.status in (
+            Status.WOULD_LINK, Status.WOULD_RELINK, Status.NOT_LINKED, Status.UNLINKED
+        ):
+            self.ok += 1
+        elif outcome.status is not Status.ALREADY_LINKED:
+            self.failed += 1
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        rate = f"{self.done / elapsed:.0f}"
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, ok=self.ok, failed=self.failed, rate=rate)
+        elif time.monotonic() - self._last >= self._every:
+            self._last = time.monotonic()
+            self.console.print(f"progress: {self.done}/{self.total} ok={self.ok} failed={self.failed} rate={rate}/s")
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _options(command: Command, inventory: Path, **kwargs: Any) -> RunOptions:
+    from .runner import RunOptions
+
+    return RunOptions(command=command, inventory=str(inventory), **kwargs)
+
+
+def _print_results(result: RunResult, output: Output) -> None:
+    """Results on stdout from the journal (never from memory), then a recap on stderr."""
+    from .journal import Journal
+
+    if result.nothing_to_resume:
+        err.print("nothing to resume: no unfinished run of this inventory in the journal")
+        return
+    assert result.run_id is not None
+    with Journal(result.journal) as journal:
+        if output is Output.json:
+            rows = [_outcome_json(o) for o in journal.iter_outcomes(result.run_id)]
+            out.print_json(json.dumps({"run_id": result.run_id, "exit_code": result.exit_code,
+                                       "status_counts": result.counts, "outcomes": rows}))
+        else:
+            _print_table(journal.iter_outcomes(result.run_id), result)
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items()))
+    where = f"; reports in {result.report_dir}/" if result.report_dir else ""
+    err.print(f"done in {result.elapsed_s:.1f}s: {counts} — journal {result.journal}{where} (run {result.run_id})")
+
+
+_TABLE_LIMIT = 200
+
+
+def _print_table(outcomes: Iterator[Outcome], result: RunResult) -> None:
+    total = sum(result.counts.values())
+    table = Table("customer", "tenant_id", "client_id", "status", "linked_partner_id", "error", box=None)
+    shown = 0
+    for o in outcomes:
+        if total > _TABLE_LIMIT and o.status in COVERED_STATUSES:
+            continue
+        if shown >= _TABLE_LIMIT:
+            break
+        table.add_row(o.customer, o.tenant_id, o.client_id, o.status.value, o.linked_partner_id or "",
+                      f"{o.error_code or ''} {o.error_message or ''}".strip())
+        shown += 1
+    out.print(table)
+    if total > shown:
+        out.print(f"({total - shown} more rows in identities.csv)")
+
+
+def _outcome_json(o: Outcome) -> dict[str, Any]:
+    return {
+        "customer": o.customer, "tenant_id": o.tenant_id, "client_id": o.client_id,
+        "target_partner_id": o.target_partner_id, "status": o.status.value,
+        "linked_partner_id": o.linked_partner_id, "partner_name": o.partner_name, "object_id": o.object_id,
+        "error_code": o.error_code, "error_message": o.error_message, "attempts": o.attempts,
+        "credential_expires_on": o.credential_expires_on.isoformat() if o.credential_expires_on else None,
+        "recognition": o.recognition.recognition.value if o.recognition else None,
+        "source": f"{o.source}:{o.line}",
+    }
+
+
+def _run(command: Command, inventory: Path, output: Output, debug: bool, **kwargs: Any) -> None:
+    from .runner import execute
+
+    _configure_logging(debug)
+    with _errors():
+        options = _options(command, inventory, **kwargs)
+        recognizer = None
+        if options.recognition:
+            from .recognition import recognizer_factory
+
+            recognizer = recognizer_factory
+        result = execute(options, progress=TerminalProgress(err), recognizer_factory=recognizer)
+        _print_results(result, output)
+    raise typer.Exit(result.exit_code)
+
+
+def _common(**kw: Any) -> dict[str, Any]:
+    """Shared options → RunOptions keyword arguments."""
+    return {
+        "partner_id": kw["partner_id"], "key_vault": kw["key_vault"], "cloud": kw["cloud"],
+        "authority_host": kw["authority_host"], "arm_endpoint": kw["arm_endpoint"],
+        "ca_bundle": str(kw["ca_bundle"]) if kw["ca_bundle"] else None,
+        "operator_auth": kw["operator_auth"].value, "concurrency": kw["concurrency"],
+        "journal": str(kw["journal"]), "report_dir": str(kw["report_dir"]), "sheet": kw["sheet"],
+    }
+
+
+@app.command()
+def link(
+    inventory: InventoryArg,
+    partner_id: PartnerOpt = None,
+    key_vault: VaultOpt = None,
+    cloud: CloudOpt = Cloud.PUBLIC,
+    sheet: SheetOpt = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    journal: JournalOpt = Path("reports/journal.sqlite"),
+    report_dir: ReportDirOpt = Path("reports"),
+    output: OutputOpt = Output.table,
+    authority_host: AuthorityOpt = None,
+    arm_endpoint: ArmOpt = None,
+    ca_bundle: CaOpt = None,
+    operator_auth: OperatorOpt = OperatorAuth.default,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Switch links to another partner ID.")] = False,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    recognition: RecognitionOpt = False,
+    expiry_warning_days: ExpiryOpt = 120,
+    debug: DebugOpt = False,
+) -> None:
+    """Reconcile: create missing links, leave correct ones alone, report links to other partner IDs."""
+    common = _common(**locals())
+    _run(Command.LINK, inventory, output, debug, overwrite=overwrite, resume=resume, force=force,
+         recognition=recognition, expiry_warning_days=expiry_warning_days, **common)
+
+
+@app.command()
+def plan(
+    inventory: InventoryArg,
+    partner_id: PartnerOpt = None,
+    key_vault: VaultOpt = None,
+    cloud: CloudOpt = Cloud.PUBLIC,
+    sheet: SheetOpt = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    journal: JournalOpt = Path("reports/journal.sqlite"),
+    report_dir: ReportDirOpt = Path("reports"),
+    output: OutputOpt = Output.table,
+    authority_host: AuthorityOpt = None,
+    arm_endpoint: ArmOpt = None,
+    ca_bundle: CaOpt = None,
+    operator_auth: OperatorOpt = OperatorAuth.default,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Plan switching foreign links.")] = False,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="0 nothing to do, 2 writes pending, 1 errors.")
+    ] = False,
+    recognition: RecognitionOpt = False,
+    expiry_warning_days: ExpiryOpt = 120,
+    debug: DebugOpt = False,
+) -> None:
+    """The same reads as `link`, no writes: what a link run would do."""
+    common = _common(**locals())
+    try:
+        _run(Command.PLAN, inventory, output, debug, overwrite=overwrite, recognition=recognition,
+             expiry_warning_days=expiry_warning_days, **common)
+    except typer.Exit as exit_:
+        if not detailed_exitcode or exit_.exit_code == 2:
+            raise
+        raise typer.Exit(_detailed_exit(common["journal"], exit_.exit_code)) from None
+
+
+def _detailed_exit(journal_path: str, code: int) -> int:
+    from .journal import Journal
+
+    if code not in (0, 1):
+        return code
+    with Journal(journal_path) as journal:
+        runs = journal.runs()
+        counts = journal.outcome_counts(runs[-1].run_id) if runs else {}
+    ok = {Status.ALREADY_LINKED.value, Status.WOULD_LINK.value, Status.WOULD_RELINK.value}
+    if any(status not in ok for status in counts):
+        return 1
+    return 2 if counts.get(Status.WOULD_LINK.value) or counts.get(Status.WOULD_RELINK.value) else 0
+
+
+@app.command()
+def audit(
+    inventory: InventoryArg,
+    partner_id: PartnerOpt = None,
+    key_vault: VaultOpt = None,
+    cloud: CloudOpt = Cloud.PUBLIC,
+    sheet: SheetOpt = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    journal: JournalOpt = Path("reports/journal.sqlite"),
+    report_dir: ReportDirOpt = Path("reports"),
+    output: OutputOpt = Output.table,
+    authority_host: AuthorityOpt = None,
+    arm_endpoint: ArmOpt = None,
+    ca_bundle: CaOpt = None,
+    operator_auth: OperatorOpt = OperatorAuth.default,
+    recognition: RecognitionOpt = False,
+    expiry_warning_days: ExpiryOpt = 120,
+    debug: DebugOpt = False,
+) -> None:
+    """Read-only sweep for auditors: what each identity is linked to now."""
+    common = _common(**locals())
+    _run(Command.AUDIT, inventory, output, debug, recognition=recognition,
+         expiry_warning_days=expiry_warning_days, **common)
+
+
+@app.command()
+def unlink(
+    inventory: InventoryArg,
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete the links.")] = False,
+    partner_id: PartnerOpt = None,
+    key_vault: VaultOpt = None,
+    cloud: CloudOpt = Cloud.PUBLIC,
+    sheet: SheetOpt = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    journal: JournalOpt = Path("reports/journal.sqlite"),
+    report_dir: ReportDirOpt = Path("reports"),
+    output: OutputOpt = Output.table,
+    authority_host: AuthorityOpt = None,
+    arm_endpoint: ArmOpt = None,
+    ca_bundle: CaOpt = None,
+    operator_auth: OperatorOpt = OperatorAuth.default,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Offboarding: delete each identity's link to its target partner ID (needs --yes)."""
+    common = _common(**locals())
+    if not yes:
+        from .runner import RunOptions, load
+
+        _configure_logging(debug)
+        with _errors():
+            inv = load(RunOptions(command=Command.UNLINK, inventory=str(inventory), **common))
+        out.print(f"would remove the links of {len(inv.identities)} identities:")
+        for i in inv.identities:
+            out.print(f"  {i.customer}  tenant {i.tenant_id}  client {i.client_id}  partner {i.partner_id}")
+        err.print("nothing changed: pass --yes to remove them")
+        raise typer.Exit(0)
+    _run(Command.UNLINK, inventory, output, debug, resume=resume, force=force, **common)
+
+
+@app.command()
+def validate(
+    inventory: InventoryArg,
+    partner_id: PartnerOpt = None,
+    key_vault: VaultOpt = None,
+    cloud: CloudOpt = Cloud.PUBLIC,
+    sheet: SheetOpt = None,
+) -> None:
+    """Check an inventory without signing in anywhere: every problem as FILE:LINE: column: what — fix."""
+    from .inventory import InventoryDefaults, load_inventory
+
+    with _errors():
+        inv = load_inventory(
+            inventory,
+            defaults=InventoryDefaults(partner_id=partner_id, key_vault=key_vault, cloud=cloud, sheet=sheet),
+        )
+    for warning in inv.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    for problem in inv.problems:
+        out.print(str(problem), markup=False)
+    bad = len(inv.skipped)
+    err.print(f"{inventory}: {inv.rows} rows, {len(inv.identities)} valid, {bad} invalid", markup=False)
+    raise typer.Exit(2 if bad or not inv.identities else 0)
+
+
+@app.command()
+def report(
+    run_id: Annotated[str | None, typer.Argument(help="Run to render (default: the latest).")] = None,
+    journal: JournalOpt = Path("reports/journal.sqlite"),
+    report_dir: ReportDirOpt = Path("reports"),
+    compare: Annotated[
+        list[str] | None,
+        typer.Option("--compare", help="Compare two runs: --compare RUN_A --compare RUN_B (default: last two)."),
+    ] = None,
+    compare_last: Annotated[bool, typer.Option("--compare-last", help="Compare the last two runs.")] = False,
+    expiry_warning_days: ExpiryOpt = 120,
+) -> None:
+    """Re-render the reports of a run from the journal, or compare two runs."""
+    from .journal import Journal
+    from .report import compare_runs, default_comparison, render_comparison, write_reports
+
+    with _errors(), Journal(journal) as j:
+        if compare is not None or compare_last:
+            if compare and len(compare) == 2:
+                a, b = compare
+            elif compare:
+                raise typer.BadParameter("--compare takes two run IDs: --compare A --compare B")
+            else:
+                a, b = default_comparison(j)
+            out.print(render_comparison(compare_runs(j, a, b)), markup=False)
+            return
+        runs = j.runs()
+        if not runs:
+            err.print(f"no runs in {journal}")
+            raise typer.Exit(2)
+        rid = run_id or runs[-1].run_id
+        paths = write_reports(j, rid, report_dir, expiry_warning_days=expiry_warning_days)
+    err.print(f"reports for run {rid} written to {paths.summary_json.parent}/")
+
+
+@app.command()
+def runs(journal: JournalOpt = Path("reports/journal.sqlite"), output: OutputOpt = Output.table) -> None:
+    """List the runs in the journal: ID, date, inventory, counts, coverage."""
+    from .journal import Journal
+    from .report import runs_table
+
+    with _errors(), Journal(journal) as j:
+        rows = runs_table(j)
+    if output is Output.json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    if not rows:
+        err.print(f"no runs in {journal}")
+        return
+    table = Table(*rows[0].keys(), box=None)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    out.print(table)
+
+
+@app.command()
+def emulator(
+    world: Annotated[
+        Path | None, typer.Option("--world", help="World YAML seeding tenants, apps, vaults, links.")
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 0,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", help="Latency added to every request.")] = 0.0,
+    faults: Annotated[Path | None, typer.Option("--faults", help="Fault injection YAML.")] = None,
+    ca_dir: Annotated[Path | None, typer.Option("--ca-dir", help="Where to write the generated CA.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for fault randomness.")] = 0,
+) -> None:
+    """Run the built-in Azure emulator (Entra ID, Key Vault, ManagementPartner, IMDS) on 127.0.0.1 over HTTPS.
+
+    Prints `PAL-EMULATOR READY url=… ca=…` and the options that point pal-orchestrator at it; serves until
+    Ctrl-C. See orchestrator/emulator/README.md for the world and fault formats.
+    """
+    from .emulator.server import run_emulator
+
+    run_emulator(world_path=world, port=port, latency_ms=latency_ms, faults_path=faults, ca_dir=ca_dir, seed=seed)
+
+
+@app.command()
+def demo(
+    inventory: Annotated[Path, typer.Option("--inventory", help="Demo inventory.")] = Path("inventory/demo.csv"),
+    world: Annotated[Path, typer.Option("--world", help="Demo world.")] = Path("inventory/demo-world.yaml"),
+    report_dir: ReportDirOpt = Path("reports"),
+    journal: JournalOpt = Path("reports/journal.sqlite"),
+    output: OutputOpt = Output.table,
+) -> None:
+    """The main job, rehearsed: start the emulator with the demo world and bulk-link the demo inventory."""
+    from .demo import run_demo
+
+    with _errors():
+        code = run_demo(inventory=inventory, world=world, report_dir=report_dir, journal=journal,
+                        run=lambda argv: _invoke(argv))
+    raise typer.Exit(code)
+
+
+def _invoke(argv: list[str]) -> int:
+    """Run one CLI command in-process and return its exit code (used by the demo)."""
+    try:
+        app(argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    return 0
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"pal-orchestrator {__version__}")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

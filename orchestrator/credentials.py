@@ -1,0 +1,388 @@
+"""Key Vault → in-memory credential material → one sign-in per identity.
+
+Secrets and private keys live only in these objects (never on disk, never in a repr or message). Certificate
+keys are parsed once per identity and signed with directly (no PEM re-parse per signature, the stock
+CertificateCredential's main CPU cost). Every HTTP call goes through the shared transport and the caller's
+retry layer; the SDK's own retries are off.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import ssl
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import jwt
+from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.identity.aio import (
+    AzureCliCredential,
+    ClientAssertionCredential,
+    ClientSecretCredential,
+    DefaultAzureCredential,
+    EnvironmentCredential,
+    ManagedIdentityCredential,
+)
+from azure.keyvault.secrets.aio import SecretClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from .errors import UsageError
+from .models import CredentialType, Identity, Status
+from .settings import Endpoints
+
+PKCS12 = "application/x-pkcs12"
+PEM = "application/x-pem-file"
+
+
+class IdentityFailure(Exception):
+    """One identity cannot proceed; the linker turns it into an Outcome (never escapes a run)."""
+
+    def __init__(self, status: Status, code: str | None, message: str, *, wait_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.wait_s = wait_s
+
+
+@dataclass(frozen=True, slots=True)
+class SecretMaterial:
+    """A client secret read from Key Vault."""
+
+    secret: str = field(repr=False)
+    expires_on: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateMaterial:
+    """A certificate's private key, parsed once, and what the token endpoint needs to identify it."""
+
+    key: rsa.RSAPrivateKey = field(repr=False)
+    x5t: str  # base64url SHA-1 thumbprint of the DER certificate
+    expires_on: datetime | None = None
+
+
+Material = SecretMaterial | CertificateMaterial
+
+
+# -- transport ---------------------------------------------------------------------------------------
+
+
+def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The system roots, plus the given CA bundle (e.g. the emulator's CA). Verification always on."""
+    ctx = ssl.create_default_context()
+    if ca_bundle:
+        try:
+            ctx.load_verify_locations(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"--ca-bundle {ca_bundle}: cannot load it as PEM certificates ({exc})") from exc
+    return ctx
+
+
+class SharedTransport:
+    """One aiohttp session (one connection pool, one SSLContext) behind every SDK client of a run."""
+
+    def __init__(self, *, ca_bundle: str | None, limit: int, timeout_s: float) -> None:
+        self._ctx = ssl_context(ca_bundle)
+        self._limit = limit
+        self._timeout_s = timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> SharedTransport:
+        connector = aiohttp.TCPConnector(ssl=self._ctx, limit=self._limit, limit_per_host=self._limit)
+        self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def new(self) -> AioHttpTransport:
+        """A transport for one SDK client; closing it leaves the shared session open."""
+        assert self._session is not None, "use SharedTransport as an async context manager"
+        return AioHttpTransport(session=self._session, session_owner=False)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments every SDK client gets: our transport, SDK retries off, our timeouts."""
+        return {
+            "transport": self.new(),
+            "retry_total": 0,
+            "connection_timeout": self._timeout_s,
+            "read_timeout": self._timeout_s,
+        }
+
+
+# -- the operator's Key Vault access ---------------------------------------------------------------
+
+
+def operator_credential(mode: str, *, endpoints: Endpoints, transport: SharedTransport) -> AsyncTokenCredential:
+    """How the orchestrator itself signs in to read Key Vault (`--operator-auth`)."""
+    kwargs = transport.client_kwargs()
+    authority = os.environ.get("AZURE_AUTHORITY_HOST") or endpoints.authority_host
+    if mode == "env":
+        return EnvironmentCredential(authority=authority, **kwargs)
+    if mode == "cli":
+        return AzureCliCredential()
+    if mode == "managed-identity":
+        return ManagedIdentityCredential(client_id=os.environ.get("AZURE_CLIENT_ID"), **kwargs)
+    if mode == "default":
+        return DefaultAzureCredential(authority=authority, **kwargs)
+    raise UsageError(f"--operator-auth {mode!r}: use default, env, cli or managed-identity")
+
+
+def split_secret_uri(uri: str) -> tuple[str, str, str | None]:
+    """`…/secrets/NAME[/VERSION]` → (vault URL, name, version); the vault URL may carry a path prefix."""
+    vault, sep, rest = uri.rstrip("/").rpartition("/secrets/")
+    if not sep or not vault or not rest:
+        raise ValueError(f"not a Key Vault secret identifier: {uri}")
+    name, _, version = rest.partition("/")
+    return vault, name, version or None
+
+
+class VaultReader:
+    """Reads identities' credentials through one SecretClient per vault, as the operator."""
+
+    def __init__(
+        self, credential: AsyncTokenCredential, transport: SharedTransport, *, verify_challenge_resource: bool
+    ) -> None:
+        self._credential = credential
+        self._transport = transport
+        self._verify = verify_challenge_resource
+        self._clients: dict[str, SecretClient] = {}
+
+    def client(self, vault_url: str) -> SecretClient:
+        found = self._clients.get(vault_url)
+        if found is None:
+            found = SecretClient(
+                vault_url,
+                self._credential,
+                verify_challenge_resource=self._verify,
+                **self._transport.client_kwargs(),
+            )
+            self._clients[vault_url] = found
+        return found
+
+    async def get(self, secret_uri: str) -> tuple[str, str | None, dict[str, Any]]:
+        """(value, content type, attributes) of a secret; raises SDK errors for the retry layer."""
+        vault, name, version = split_secret_uri(secret_uri)
+        secret = await self.client(vault).get_secret(name, version)
+        props = secret.properties
+        attrs = {"enabled": props.enabled, "expires_on": props.expires_on, "not_before": props.not_before}
+        return secret.value or "", props.content_type, attrs
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        close = getattr(self._credential, "close", None)
+        if close is not None:
+            await close()
+
+
+def keyvault_failure(exc: HttpResponseError) -> IdentityFailure:
+    """Map a Key Vault refusal to the outcome vocabulary (404 missing, 403 forbidden or disabled)."""
+    code, inner, message = _error_fields(exc)
+    if isinstance(exc, ResourceNotFoundError) or exc.status_code == 404:
+        return IdentityFailure(Status.CREDENTIAL_MISSING, code or "SecretNotFound", message or "secret not found")
+    if exc.status_code == 403:
+        disabled = inner == "SecretDisabled" or "disabled" in (message or "").lower()
+        if disabled:
+            return IdentityFailure(Status.CREDENTIAL_DISABLED, inner or code or "SecretDisabled", message)
+        return IdentityFailure(Status.CREDENTIAL_FORBIDDEN, code or "Forbidden", message or "access denied")
+    return IdentityFailure(Status.FAILED, code or f"HTTP{exc.status_code}", message or str(exc.reason))
+
+
+def _error_fields(exc: HttpResponseError) -> tuple[str | None, str | None, str]:
+    """(code, innererror code, message) from an ARM/KV error body, tolerant of odd shapes."""
+    body: Any = None
+    try:
+        if exc.response is not None:
+            body = json.loads(exc.response.text())
+    except (ValueError, TypeError, AttributeError):
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        error = body if isinstance(body, dict) else {}
+    inner = error.get("innererror")
+    inner_code = inner.get("code") if isinstance(inner, dict) else None
+    code = error.get("code") or (exc.error.code if exc.error else None)
+    message = error.get("message") or (exc.error.message if exc.error else None) or str(exc.reason or "")
+    return (str(code) if code else None), (str(inner_code) if inner_code else None), one_line(str(message))
+
+
+def error_fields(exc: HttpResponseError) -> tuple[str | None, str | None, str]:
+    """Public alias used by the linker for ARM errors."""
+    return _error_fields(exc)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Messages in outcomes are one line, bounded."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# -- material ------------------------------------------------------------------------------------------
+
+
+def material_from_secret(
+    identity: Identity, value: str, content_type: str | None, attrs: dict[str, Any], *, now: datetime
+) -> Material:
+    """Turn a Key Vault secret into credential material, checking what Key Vault does not enforce."""
+    if attrs.get("enabled") is False:
+        raise IdentityFailure(Status.CREDENTIAL_DISABLED, "SecretDisabled", "the secret is disabled in Key Vault")
+    not_before: datetime | None = attrs.get("not_before")
+    if not_before is not None and not_before > now:
+        raise IdentityFailure(
+            Status.CREDENTIAL_INVALID, "SecretNotYetValid", f"the secret is not valid before {not_before:%Y-%m-%d}"
+        )
+    kv_exp: datetime | None = attrs.get("expires_on")
+    if kv_exp is not None and kv_exp <= now:
+        raise IdentityFailure(
+            Status.CREDENTIAL_EXPIRED, "SecretExpired", f"the secret expired in Key Vault on {kv_exp:%Y-%m-%d}"
+        )
+    kind = identity.credential_type
+    ctype = (content_type or "").lower()
+    if kind is None:
+        kind = CredentialType.CERTIFICATE if ctype in (PKCS12, PEM) else CredentialType.SECRET
+    if kind is CredentialType.SECRET:
+        if not value:
+            raise IdentityFailure(Status.CREDENTIAL_INVALID, "EmptySecret", "the secret in Key Vault is empty")
+        return SecretMaterial(value, kv_exp)
+    cert = parse_certificate(value, ctype)
+    expires = cert.expires_on if kv_exp is None or (cert.expires_on and cert.expires_on < kv_exp) else kv_exp
+    if cert.expires_on is not None and cert.expires_on <= now:
+        raise IdentityFailure(
+            Status.CREDENTIAL_EXPIRED,
+            "CertificateExpired",
+            f"the certificate expired on {cert.expires_on:%Y-%m-%d}",
+        )
+    return CertificateMaterial(cert.key, cert.x5t, expires)
+
+
+def parse_certificate(value: str, content_type: str) -> CertificateMaterial:
+    """Parse a PEM (key + certificate) or base64 PFX secret once. Errors never include the material."""
+    try:
+        if content_type == PEM or "-----BEGIN" in value:
+            data = value.encode()
+            # The key comes from the operator's own vault: skip the costly RSA consistency check (~34 ms).
+            key = serialization.load_pem_private_key(data, None, unsafe_skip_rsa_key_validation=True)
+            cert = x509.load_pem_x509_certificate(data)
+        else:
+            key_any, cert_any, _ = pkcs12.load_key_and_certificates(base64.b64decode(value), None)
+            if key_any is None or cert_any is None:
+                raise ValueError("no key or certificate in the PFX")
+            key, cert = key_any, cert_any
+    except Exception as exc:  # noqa: BLE001 - any parse error of untrusted bytes is "unreadable"
+        raise IdentityFailure(
+            Status.CREDENTIAL_INVALID,
+            "CertificateUnreadable",
+            f"the certificate in Key Vault cannot be read as {'PEM' if content_type == PEM else 'PFX/PEM'}: "
+            f"{type(exc).__name__}",
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise IdentityFailure(Status.CREDENTIAL_INVALID, "UnsupportedKey", "only RSA certificate keys are supported")
+    der = cert.public_bytes(serialization.Encoding.DER)
+    x5t = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")  # noqa: S324 - x5t is SHA-1
+    return CertificateMaterial(key, x5t, cert.not_valid_after_utc)
+
+
+# -- sign-in ---------------------------------------------------------------------------------------------
+
+
+def client_assertion(material: CertificateMaterial, *, client_id: str, token_url: str) -> Callable[[], str]:
+    """A signer for the JWT client assertion (RS256 + x5t, as MSAL sends), using the already-parsed key."""
+
+    def sign() -> str:
+        now = int(time.time())
+        claims = {
+            "aud": token_url,
+            "iss": client_id,
+            "sub": client_id,
+            "jti": str(uuid.uuid4()),
+            "nbf": now,
+            "iat": now,
+            "exp": now + 600,
+        }
+        return jwt.encode(claims, material.key, algorithm="RS256", headers={"x5t": material.x5t})
+
+    return sign
+
+
+def identity_credential(
+    identity: Identity, material: Material | None, *, endpoints: Endpoints, transport: SharedTransport
+) -> AsyncTokenCredential:
+    """A fresh credential for one sign-in attempt (azure-identity caches failures per credential object)."""
+    kwargs = transport.client_kwargs()
+    authority = endpoints.authority_host
+    if isinstance(material, SecretMaterial):
+        return ClientSecretCredential(
+            identity.tenant_id, identity.client_id, material.secret, authority=authority, **kwargs
+        )
+    if isinstance(material, CertificateMaterial):
+        token_url = f"{authority}/{identity.tenant_id}/oauth2/v2.0/token"
+        return ClientAssertionCredential(
+            identity.tenant_id,
+            identity.client_id,
+            client_assertion(material, client_id=identity.client_id, token_url=token_url),
+            authority=authority,
+            **kwargs,
+        )
+    raise IdentityFailure(Status.FAILED, "NoCredential", "no credential material for this identity")
+
+
+class StaticToken(AsyncTokenCredential):
+    """Hands an already-acquired token to a management client, so no token request escapes the retry layer."""
+
+    def __init__(self, token: AccessToken) -> None:
+        self._token = token
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return self._token
+
+    async def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo(self._token.token, self._token.expires_on)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aexit__(self, *args: Any) -> None:
+        return None
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The (unverified) claims of an access token: who we signed in as. Never logged."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def utc_from_epoch(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+__all__ = [
+    "CertificateMaterial",
+    "IdentityFailure",
+    "Material",
+    "SecretMaterial",
+    "SharedTransport",
+    "StaticToken",
+    "VaultReader",
+    "hashes",
+]

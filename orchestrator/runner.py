@@ -1,0 +1,348 @@
+"""One run over an inventory: bounded concurrency, journal first, report from the journal.
+
+The runner owns the order of things: load and validate the inventory, lock the journal, record skipped rows,
+warm the operator's Key Vault access with one call per vault, fan out over a fixed pool of workers (never an
+unbounded gather), commit each outcome as it arrives, then finish the run and render the reports from the
+journal. An interrupt leaves the run unfinished so `--resume` can continue it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from azure.core.exceptions import ClientAuthenticationError
+
+from . import __version__
+from .credentials import SharedTransport, VaultReader, operator_credential, split_secret_uri
+from .errors import InventoryChangedError, NoValidRowsError, OperatorAuthError, UsageError
+from .inventory import Inventory, InventoryDefaults, load_inventory
+from .journal import Journal
+from .linker import LinkContext, Recognizer, reconcile
+from .models import SUCCESS_STATUSES, Cloud, Command, CredentialType, Identity, Outcome, Status
+from .retrying import CallStats, Retrier, Sleep
+from .settings import DEFAULT_CONCURRENCY, DEFAULT_RETRY, Endpoints, RetrySettings, endpoints_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Everything a run needs, as given by the CLI (or a test)."""
+
+    command: Command
+    inventory: str
+    partner_id: str | None = None
+    key_vault: str | None = None
+    cloud: Cloud = Cloud.PUBLIC
+    authority_host: str | None = None
+    arm_endpoint: str | None = None
+    ca_bundle: str | None = None
+    operator_auth: str = "default"
+    concurrency: int = DEFAULT_CONCURRENCY
+    journal: str = "reports/journal.sqlite"
+    report_dir: str = "reports"
+    overwrite: bool = False
+    resume: bool = False
+    force: bool = False
+    recognition: bool = False
+    expiry_warning_days: int = 120
+    sheet: str | None = None
+    retry: RetrySettings = field(default_factory=lambda: DEFAULT_RETRY)
+    write_reports: bool = True
+
+    def recorded(self) -> dict[str, Any]:
+        """The options as recorded in the journal (no secret is ever an option)."""
+        data = asdict(self)
+        data["retry"] = asdict(self.retry)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a finished (or resumed) run reports back to the CLI."""
+
+    run_id: str | None
+    exit_code: int
+    counts: dict[str, int]
+    elapsed_s: float
+    journal: str
+    report_dir: str | None
+    inventory: Inventory | None = None
+    nothing_to_resume: bool = False
+    resumed: bool = False
+
+
+class Progress(Protocol):
+    """What the runner tells the terminal; a null object when silent, so the loop has no branches."""
+
+    def start(self, total: int) -> None: ...
+    def advance(self, outcome: Outcome) -> None: ...
+    def finish(self) -> None: ...
+
+
+class NullProgress:
+    def start(self, total: int) -> None:
+        return None
+
+    def advance(self, outcome: Outcome) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+
+class Interrupted(Exception):
+    """The run was interrupted; outcomes so far are in the journal and `--resume` continues it."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"interrupted; resume with --resume (run {run_id})")
+        self.run_id = run_id
+
+
+def operator_name() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def exit_code_for(command: Command, counts: dict[str, int]) -> int:
+    """0 when every row ended in a success state for the command, else 1."""
+    ok = SUCCESS_STATUSES[command]
+    return 0 if all(Status(status) in ok for status, n in counts.items() if n) else 1
+
+
+def load(options: RunOptions) -> Inventory:
+    """Load and validate the inventory with the run's defaults."""
+    return load_inventory(
+        options.inventory,
+        defaults=InventoryDefaults(
+            partner_id=options.partner_id, key_vault=options.key_vault, cloud=options.cloud, sheet=options.sheet
+        ),
+    )
+
+
+def skipped_outcomes(inventory: Inventory, checked_at: datetime) -> Iterator[Outcome]:
+    """Invalid rows become `skipped` outcomes with their reasons, so the report shows every row."""
+    for row in inventory.skipped:
+        yield Outcome(
+            key=row.key,
+            customer=row.customer,
+            tenant_id=row.tenant_id,
+            client_id=row.client_id,
+            target_partner_id=row.partner_id,
+            status=Status.SKIPPED,
+            error_code="invalid_row",
+            error_message=inventory.reasons(row),
+            checked_at=checked_at,
+            extra=row.extra,
+            source=row.source,
+            line=row.line,
+        )
+
+
+def execute(
+    options: RunOptions,
+    *,
+    progress: Progress | None = None,
+    sleep: Sleep | None = None,
+    recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None = None,
+) -> RunResult:
+    """Run `options.command` over the inventory; raises only run-level errors (see errors.py)."""
+    progress = progress or NullProgress()
+    started = time.monotonic()
+    if options.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    inventory = load(options)
+    if not inventory.identities:
+        raise NoValidRowsError(
+            f"{options.inventory}: no valid row to run ({len(inventory.skipped)} invalid); "
+            "`pal-orchestrator validate` lists the problems"
+        )
+    inventory_key = str(Path(options.inventory).resolve())
+    journal = Journal(options.journal)
+    try:
+        journal.lock()
+        todo: list[Identity] = list(inventory.identities)
+        prior: dict[str, tuple[str, str]] = {}
+        resumed = False
+        if options.resume:
+            unfinished = journal.last_unfinished(inventory_key, options.command.value)
+            if unfinished is None:
+                return RunResult(None, 0, {}, time.monotonic() - started, str(journal.path), None,
+                                 inventory, nothing_to_resume=True)
+            if unfinished.inventory_sha256 != inventory.sha256 and not options.force:
+                raise InventoryChangedError(
+                    f"{options.inventory} changed since run {unfinished.run_id} started "
+                    "(SHA-256 differs); pass --force to resume with the new content"
+                )
+            run_id = unfinished.run_id
+            journal.reopen_run(run_id)
+            done = journal.final_keys(run_id)
+            todo = [i for i in todo if i.key not in done]
+            prior = journal.intents(run_id)
+            resumed = True
+        else:
+            run_id = journal.start_run(
+                command=options.command.value,
+                inventory_path=inventory_key,
+                inventory_sha256=inventory.sha256,
+                inventory_rows=inventory.rows,
+                skipped=len(inventory.skipped),
+                partner_ids=sorted({i.partner_id for i in inventory.identities}),
+                options=options.recorded(),
+                tool_version=__version__,
+                operator=operator_name(),
+            )
+            for outcome in skipped_outcomes(inventory, _now()):
+                journal.record_outcome(run_id, outcome)
+
+        def on_outcome(outcome: Outcome) -> None:
+            journal.record_outcome(run_id, outcome)
+            progress.advance(outcome)
+
+        def on_intent(key: str, action: str, partner_id: str) -> None:
+            journal.record_intent(run_id, key, action, partner_id)
+
+        progress.start(len(todo))
+        try:
+            asyncio.run(
+                _fan_out(todo, options, on_outcome, on_intent, prior, sleep=sleep,
+                         recognizer_factory=recognizer_factory)
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(run_id) from None
+        finally:
+            progress.finish()
+        counts = journal.outcome_counts(run_id)
+        code = exit_code_for(options.command, counts)
+        journal.finish_run(run_id, code)
+        report_dir: str | None = None
+        if options.write_reports:
+            from .report import write_reports  # pandas is imported only when reports are written
+
+            write_reports(journal, run_id, options.report_dir, expiry_warning_days=options.expiry_warning_days)
+            report_dir = options.report_dir
+        return RunResult(run_id, code, counts, time.monotonic() - started, str(journal.path), report_dir,
+                         inventory, resumed=resumed)
+    finally:
+        journal.close()
+
+
+def _now() -> datetime:
+    from .journal import utcnow
+
+    return utcnow()
+
+
+def endpoints_resolver(options: RunOptions) -> Callable[[Identity], Endpoints]:
+    """Per-identity endpoints (rows may name their own cloud); explicit options win."""
+    cache: dict[Cloud, Endpoints] = {}
+
+    def resolve(identity: Identity) -> Endpoints:
+        cloud = identity.cloud
+        found = cache.get(cloud)
+        if found is None:
+            try:
+                found = endpoints_for(cloud, authority_host=options.authority_host, arm_endpoint=options.arm_endpoint)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from exc
+            cache[cloud] = found
+        return found
+
+    return resolve
+
+
+def _needs_vault(identity: Identity) -> bool:
+    return identity.credential_type not in (CredentialType.MANAGED_IDENTITY, CredentialType.FEDERATED)
+
+
+async def _fan_out(
+    identities: list[Identity],
+    options: RunOptions,
+    on_outcome: Callable[[Outcome], None],
+    on_intent: Callable[[str, str, str], None],
+    prior: dict[str, tuple[str, str]],
+    *,
+    sleep: Sleep | None,
+    recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None,
+) -> None:
+    resolve = endpoints_resolver(options)
+    base = resolve(Identity("", "", "", "", options.cloud))
+    retrier = Retrier(options.retry, sleep=sleep)
+    async with SharedTransport(
+        ca_bundle=options.ca_bundle, limit=max(8, options.concurrency * 2), timeout_s=options.retry.timeout_s
+    ) as transport:
+        vault: VaultReader | None = None
+        if any(_needs_vault(i) for i in identities):
+            vault = VaultReader(
+                operator_credential(options.operator_auth, endpoints=base, transport=transport),
+                transport,
+                verify_challenge_resource=options.cloud is not Cloud.CUSTOM,
+            )
+        try:
+            if vault is not None:
+                await _warm(vault, identities, retrier)
+            ctx = LinkContext(
+                command=options.command,
+                transport=transport,
+                retrier=retrier,
+                endpoints=resolve,
+                vault=vault,
+                record_intent=on_intent,
+                overwrite=options.overwrite,
+                prior_intents=prior,
+                recognizer=recognizer_factory(transport, retrier) if recognizer_factory else None,
+            )
+            queue = iter(identities)
+
+            async def worker() -> None:
+                for identity in queue:  # one shared iterator: the loop is single-threaded
+                    on_outcome(await reconcile(identity, ctx))
+
+            workers = [asyncio.create_task(worker()) for _ in range(min(options.concurrency, len(identities)))]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for task in workers:
+                    task.cancel()
+        finally:
+            if vault is not None:
+                await vault.close()
+
+
+async def _warm(vault: VaultReader, identities: Iterable[Identity], retrier: Retrier) -> None:
+    """One Key Vault read per vault before fanning out: one challenge, one operator token, shared by all.
+
+    An operator sign-in failure stops the run here with a clear message instead of failing every row.
+    """
+    seen: set[str] = set()
+    for identity in identities:
+        if not _needs_vault(identity) or identity.secret_uri is None:
+            continue
+        vault_url = split_secret_uri(identity.secret_uri)[0]
+        if vault_url in seen:
+            continue
+        seen.add(vault_url)
+        uri = identity.secret_uri
+        try:
+            await retrier.call(lambda uri=uri: vault.get(uri), CallStats())  # type: ignore[misc]
+        except ClientAuthenticationError as exc:
+            if getattr(exc, "status_code", None) in (401, None):
+                raise OperatorAuthError(
+                    f"the orchestrator could not sign in to read Key Vault {vault_url}: "
+                    f"{str(exc.message).splitlines()[0] if exc.message else type(exc).__name__} — "
+                    "check --operator-auth and its AZURE_* variables"
+                ) from None
+        except Exception as exc:  # noqa: BLE001 - the identity's own reconcile reports it properly
+            log.debug("warm-up read of %s: %s", vault_url, type(exc).__name__)
