@@ -215,19 +215,20 @@ _TABLE_LIMIT = 200
 
 def _print_table(outcomes: Iterator[Outcome], result: RunResult) -> None:
     total = sum(result.counts.values())
-    table = Table("customer", "tenant_id", "client_id", "status", "linked_partner_id", "error", box=None)
+    table = Table("customer", "status", "linked_partner_id", "error_code", "row", box=None)
     shown = 0
     for o in outcomes:
         if total > _TABLE_LIMIT and o.status in COVERED_STATUSES:
             continue
         if shown >= _TABLE_LIMIT:
             break
-        table.add_row(o.customer, o.tenant_id, o.client_id, o.status.value, o.linked_partner_id or "",
-                      f"{o.error_code or ''} {o.error_message or ''}".strip())
+        table.add_row(o.customer, o.status.value, o.linked_partner_id or "", o.error_code or "",
+                      f"{Path(o.source).name}:{o.line}")
         shown += 1
     out.print(table)
     if total > shown:
         out.print(f"({total - shown} more rows in identities.csv)")
+    out.print("messages and fixes: identities.csv and coverage.xlsx in the report directory")
 
 
 def _outcome_json(o: Outcome) -> dict[str, Any]:

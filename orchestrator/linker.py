@@ -42,7 +42,8 @@ from .credentials import (
     one_line,
     token_claims,
 )
-from .models import Command, CredentialType, Identity, LinkState, Outcome, RecognitionResult, Status
+from .models import Command, CredentialType, Identity, LinkState, Outcome, Status
+from .recognition import Recognizer
 from .retrying import CallStats, Retrier, RetryAfterTooLong, classify
 from .retrying import aadsts_code as aadsts_code_of
 from .settings import Endpoints
@@ -54,7 +55,6 @@ AADSTS_EXPIRED = frozenset({"7000222"})
 AADSTS_INVALID = frozenset({"7000215", "700027", "700023"})
 
 IntentSink = Callable[[str, str, str], None]
-Recognizer = Callable[[Identity, AccessToken, str | None], Awaitable[RecognitionResult]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +128,8 @@ async def _reconcile(run: _Run) -> Outcome:
     async with client:
         state = await _read_link(run, client)
         outcome = await _decide(run, client, state)
-    if ctx.recognizer is not None and outcome.status in (
-        Status.LINKED, Status.ALREADY_LINKED, Status.RELINKED, Status.WOULD_LINK, Status.WOULD_RELINK,
-        Status.LINKED_ELSEWHERE, Status.NOT_LINKED,
-    ):
-        outcome = replace(outcome, recognition=await ctx.recognizer(identity, token, run.object_id))
+    if ctx.recognizer is not None and ctx.command is not Command.UNLINK:
+        outcome = replace(outcome, recognition=await ctx.recognizer(identity, token, run.object_id, endpoints))
     return outcome
 
 

@@ -26,7 +26,8 @@ from .credentials import SharedTransport, VaultReader, operator_credential, spli
 from .errors import InventoryChangedError, NoValidRowsError, OperatorAuthError, UsageError
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
-from .linker import LinkContext, Recognizer, reconcile
+from .linker import LinkContext, reconcile
+from .recognition import Recognizer
 from .models import SUCCESS_STATUSES, Cloud, Command, CredentialType, Identity, Outcome, Status
 from .retrying import CallStats, Retrier, Sleep
 from .settings import DEFAULT_CONCURRENCY, DEFAULT_RETRY, Endpoints, RetrySettings, endpoints_for

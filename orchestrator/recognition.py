@@ -1,0 +1,116 @@
+"""Is a linked identity earning credit? Classify its role assignments against the PEC-eligible roles.
+
+A link alone earns nothing: Microsoft recognises a partner through the linked identity's *permanent* Azure RBAC
+role assignments that are PEC-eligible. Signed in as the identity, we list the subscriptions it can see and its
+role assignments in each (`assignedTo('{objectId}')`), and match role definition GUIDs (never names) against
+pec-roles.csv. Blind spots, stated in the report: assignments inherited through groups and PIM-eligible roles that
+are not active are not visible this way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Awaitable, Callable
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.authorization.aio import AuthorizationManagementClient
+from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
+
+from .credentials import SharedTransport, StaticToken, error_fields
+from .models import Identity, Recognition, RecognitionResult, RoleGrant
+from .retrying import CallStats, Retrier, RetryAfterTooLong, classify
+from .settings import Endpoints
+
+#: The role most partners can ask a customer for: eligible, and least privilege.
+SUGGESTED_ROLE = "Support Request Contributor"
+
+
+@cache
+def pec_roles() -> dict[str, tuple[str, str]]:
+    """role definition GUID (lower-case) → (role name, "yes"/"no") from the shipped pec-roles.csv."""
+    text = resources.files("orchestrator").joinpath("data/pec-roles.csv").read_text(encoding="utf-8")
+    rows = (line for line in io.StringIO(text) if not line.startswith("#"))
+    table: dict[str, tuple[str, str]] = {}
+    for row in csv.DictReader(rows):
+        table[row["role_definition_id"].strip().lower()] = (row["role_name"].strip(), row["pec_eligible"].strip())
+    return table
+
+
+def role_guid(role_definition_id: str) -> str:
+    """The GUID at the end of a role definition ID (`/subscriptions/…/roleDefinitions/{guid}`)."""
+    return role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def classify_grants(grants: list[RoleGrant], subscriptions: int) -> RecognitionResult:
+    """eligible ≥ 1 eligible grant; not_eligible only ineligible ones; no_roles none; unknown otherwise."""
+    if any(g.eligibility == "yes" for g in grants):
+        verdict = Recognition.ELIGIBLE
+    elif not grants:
+        verdict = Recognition.NO_ROLES
+    elif all(g.eligibility == "no" for g in grants):
+        verdict = Recognition.NOT_ELIGIBLE
+    else:
+        verdict = Recognition.UNKNOWN
+    return RecognitionResult(verdict, subscriptions, tuple(grants))
+
+
+def grant_for(scope: str, role_definition_id: str) -> RoleGrant:
+    guid = role_guid(role_definition_id)
+    name, eligible = pec_roles().get(guid, ("custom or unlisted role", "unknown"))
+    return RoleGrant(scope=scope, role_definition_id=guid, role_name=name, eligibility=eligible)
+
+
+Recognizer = Callable[[Identity, AccessToken, str | None, Endpoints], Awaitable[RecognitionResult]]
+
+
+def recognizer_factory(transport: SharedTransport, retrier: Retrier) -> Recognizer:
+    """A recognizer that reads subscriptions and role assignments as the signed-in identity."""
+
+    async def recognize(
+        identity: Identity, token: AccessToken, object_id: str | None, endpoints: Endpoints
+    ) -> RecognitionResult:
+        if not object_id:
+            return RecognitionResult(Recognition.UNKNOWN, error_code="NoObjectId")
+        credential = StaticToken(token)
+        kwargs: dict[str, Any] = {
+            "base_url": endpoints.arm_endpoint,
+            "credential_scopes": [endpoints.arm_audience + ".default"],
+        }
+        stats = CallStats()
+        try:
+            async with SubscriptionClient(credential, **kwargs, **transport.client_kwargs()) as subs_client:
+                subscription_ids: list[str] = await retrier.call(
+                    lambda: _collect(subs_client.subscriptions.list(), lambda s: str(s.subscription_id)), stats
+                )
+            grants: list[RoleGrant] = []
+            for sub in subscription_ids:
+                async with AuthorizationManagementClient(
+                    credential, sub, **kwargs, **transport.client_kwargs()
+                ) as auth:
+                    found: list[RoleGrant] = await retrier.call(
+                        lambda auth=auth: _collect(  # type: ignore[misc]
+                            auth.role_assignments.list_for_subscription(filter=f"assignedTo('{object_id}')"),
+                            lambda a: grant_for(str(a.scope), str(a.role_definition_id)),
+                        ),
+                        stats,
+                    )
+                grants.extend(found)
+        except RetryAfterTooLong:
+            return RecognitionResult(Recognition.UNKNOWN, error_code="RetryAfterTooLong")
+        except HttpResponseError as exc:
+            code = error_fields(exc)[0] or f"HTTP{exc.status_code}"
+            if classify(exc).transient:
+                code = f"{code} (retries exhausted)"
+            return RecognitionResult(Recognition.UNKNOWN, error_code=code)
+        return classify_grants(grants, len(subscription_ids))
+
+    return recognize
+
+
+async def _collect(pager: Any, convert: Callable[[Any], Any]) -> list[Any]:
+    return [convert(item) async for item in pager]

@@ -1,0 +1,306 @@
+"""The link engine end to end: the CLI, real SDKs, the emulator over HTTPS, the journal and the reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from emulator_fixtures import DEFAULT_WORLD, OTHER_PARTNER_ID, PARTNER_ID
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from orchestrator.emulator import Emulator, IdentityRecord
+from orchestrator.journal import Journal
+
+#: What each identity of the default world must end as in a `link` run.
+EXPECTED_LINK = {
+    "sp-secret": "linked",
+    "sp-pem": "linked",
+    "sp-pfx": "linked",
+    "sp-linked": "already_linked",
+    "sp-app-secret-expired": "credential_expired",
+    "sp-unregistered-secret": "credential_invalid",
+    "sp-unregistered-cert": "credential_invalid",
+    "sp-cert-expired": "credential_expired",
+    "sp-not-in-tenant": "sign_in_failed",
+    "sp-app-disabled": "sign_in_failed",
+    "sp-kv-disabled": "credential_disabled",
+    "sp-kv-expired": "credential_expired",
+    "sp-deactivated": "sign_in_failed",
+    "sp-other-vault": "credential_forbidden",
+}
+
+
+def write_inventory(path: Path, em: Emulator, records: Iterable[IdentityRecord], **extra: dict[str, str]) -> Path:
+    """A CSV inventory for `records`, with full secret URIs on the emulator's vaults."""
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["customer", "tenant_id", "client_id", "secret_uri", "partner_id", "owner"])
+        for r in records:
+            row_extra = extra.get(r.secret_name, {})
+            writer.writerow([
+                row_extra.get("customer", f"Customer {r.secret_name}"),
+                r.tenant_id,
+                r.client_id,
+                em.secret_uri(r.vault, r.secret_name),
+                row_extra.get("partner_id", ""),
+                "ops",
+            ])
+    return path
+
+
+class Cli:
+    """Runs pal-orchestrator in-process against one emulator, with the operator's env set."""
+
+    def __init__(self, em: Emulator, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.em = em
+        self.tmp = tmp
+        self.journal = tmp / "journal.sqlite"
+        self.reports = tmp / "reports"
+        op = em.operator
+        monkeypatch.setenv("AZURE_TENANT_ID", op.tenant_id)
+        monkeypatch.setenv("AZURE_CLIENT_ID", op.client_id)
+        monkeypatch.setenv("AZURE_CLIENT_SECRET", op.secret)
+        monkeypatch.setenv("AZURE_AUTHORITY_HOST", em.authority_host)
+
+    def __call__(self, command: str, inventory: Path, *args: str) -> Any:
+        argv = [
+            command, str(inventory), "--partner-id", PARTNER_ID, "--cloud", "custom",
+            "--authority-host", self.em.authority_host, "--arm-endpoint", self.em.arm_endpoint,
+            "--ca-bundle", str(self.em.ca_path), "--operator-auth", "env",
+            "--journal", str(self.journal), "--report-dir", str(self.reports), *args,
+        ]
+        return CliRunner().invoke(app, argv, catch_exceptions=False)
+
+    def statuses(self) -> dict[str, str]:
+        """client_id → status of the latest run, read from the journal."""
+        with Journal(self.journal) as j:
+            run = j.runs()[-1]
+            return {o.client_id: o.status.value for o in j.outcomes(run.run_id)}
+
+
+@pytest.fixture
+def cli(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    return Cli(emulator, tmp_path, monkeypatch)
+
+
+def by_name(em: Emulator) -> dict[str, IdentityRecord]:
+    return {r.secret_name: r for r in em.world.identities}
+
+
+def writes_total(em: Emulator) -> int:
+    return sum(1 for r in em.requests if r.service == "arm" and r.method in ("PUT", "PATCH", "DELETE"))
+
+
+def test_link_produces_every_outcome_from_the_wire(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """Each identity of the default world ends in the status its emulator state dictates; exit code 1."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, emulator.world.identities)
+    result = cli("link", inv)
+    assert result.exit_code == 1, result.output
+    names = by_name(emulator)
+    got = cli.statuses()
+    assert {name: got[r.client_id] for name, r in names.items()} == EXPECTED_LINK
+    for name in ("sp-secret", "sp-pem", "sp-pfx"):
+        r = names[name]
+        assert emulator.link(r.tenant_id, r.object_id) is not None
+        assert emulator.writes(r.tenant_id, r.object_id) == 1
+
+
+def test_rerun_of_a_finished_run_is_read_only(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """A second link run over the same inventory writes nothing and reports already_linked; exit 0."""
+    records = [r for r in emulator.world.identities if EXPECTED_LINK[r.secret_name] in ("linked", "already_linked")]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, records)
+    assert cli("link", inv).exit_code == 0
+    before = writes_total(emulator)
+    second = cli("link", inv)
+    assert second.exit_code == 0, second.output
+    assert writes_total(emulator) == before
+    assert set(cli.statuses().values()) == {"already_linked"}
+
+
+def test_linked_elsewhere_is_left_alone_unless_overwrite(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """A link to another partner ID is reported, not touched; --overwrite switches it (PATCH) → relinked."""
+    r = by_name(emulator)["sp-secret"]
+    emulator.world.set_link(r.tenant_id, r.object_id, OTHER_PARTNER_ID)
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    result = cli("link", inv)
+    assert result.exit_code == 1
+    assert cli.statuses() == {r.client_id: "linked_elsewhere"}
+    assert emulator.writes(r.tenant_id, r.object_id) == 0
+    result = cli("link", inv, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert cli.statuses() == {r.client_id: "relinked"}
+    link = emulator.link(r.tenant_id, r.object_id)
+    assert link is not None and link.partner_id == PARTNER_ID
+
+
+def test_plan_reads_only_and_reports_pending_writes(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """plan makes zero writes; --detailed-exitcode says 2 when writes are pending."""
+    names = by_name(emulator)
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [names["sp-secret"], names["sp-linked"]])
+    result = cli("plan", inv, "--detailed-exitcode")
+    assert result.exit_code == 2, result.output
+    assert writes_total(emulator) == 0
+    assert cli.statuses() == {names["sp-secret"].client_id: "would_link", names["sp-linked"].client_id: "already_linked"}
+
+
+def test_audit_reports_current_links_with_details(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """audit is read-only and tells not_linked / already_linked / linked_elsewhere with the partner name."""
+    names = by_name(emulator)
+    other = names["sp-pem"]
+    emulator.world.set_link(other.tenant_id, other.object_id, OTHER_PARTNER_ID)
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [names["sp-secret"], names["sp-linked"], other])
+    result = cli("audit", inv, "--output", "json")
+    assert writes_total(emulator) == 0
+    data = json.loads(result.stdout)
+    by_client = {o["client_id"]: o for o in data["outcomes"]}
+    assert by_client[names["sp-secret"].client_id]["status"] == "not_linked"
+    assert by_client[names["sp-linked"].client_id]["status"] == "already_linked"
+    assert by_client[names["sp-linked"].client_id]["partner_name"] == "Contoso Partner"
+    assert by_client[other.client_id]["status"] == "linked_elsewhere"
+    assert by_client[other.client_id]["linked_partner_id"] == OTHER_PARTNER_ID
+    assert result.exit_code == 1  # linked_elsewhere is not a success state in audit
+
+
+def test_unlink_needs_yes_and_then_deletes(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """unlink without --yes changes nothing; with --yes the link is deleted → unlinked."""
+    r = by_name(emulator)["sp-linked"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    dry = cli("unlink", inv)
+    assert dry.exit_code == 0 and "--yes" in dry.output
+    assert emulator.link(r.tenant_id, r.object_id) is not None
+    result = cli("unlink", inv, "--yes")
+    assert result.exit_code == 0, result.output
+    assert cli.statuses() == {r.client_id: "unlinked"}
+    assert emulator.link(r.tenant_id, r.object_id) is None
+
+
+def test_unknown_partner_id_is_partner_id_invalid(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """A PUT refused with 400 PartnerIdInvalid ends as partner_id_invalid, nothing linked."""
+    r = by_name(emulator)["sp-secret"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r], **{"sp-secret": {"partner_id": "99999999"}})
+    assert cli("link", inv).exit_code == 1
+    assert cli.statuses() == {r.client_id: "partner_id_invalid"}
+    assert emulator.link(r.tenant_id, r.object_id) is None
+
+
+def test_resume_finishes_an_interrupted_run_without_writing_twice(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    """An unfinished run whose in-flight write landed is resumed: the link is re-read, reported linked, not rewritten."""
+    names = by_name(emulator)
+    done, inflight, todo = names["sp-secret"], names["sp-pem"], names["sp-pfx"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [done, inflight, todo])
+    assert cli("link", inv).exit_code == 0  # links all three
+    # Turn that run into one interrupted after `inflight`'s PUT: drop its outcome and `todo`'s, unlink `todo`.
+    with Journal(cli.journal) as j:
+        run = j.runs()[-1]
+    db = sqlite3.connect(cli.journal)
+    keys = [f"{x.tenant_id}|{x.client_id}" for x in (inflight, todo)]
+    db.executemany("DELETE FROM outcomes WHERE key=?", [(k,) for k in keys])
+    db.execute("DELETE FROM intents WHERE key=?", (keys[1],))
+    db.execute("UPDATE runs SET finished_at=NULL, exit_code=NULL")
+    db.commit()
+    db.close()
+    emulator.world.links.pop((todo.tenant_id, todo.object_id), None)
+    writes_before = writes_total(emulator)
+    result = cli("link", inv, "--resume")
+    assert result.exit_code == 0, result.output
+    statuses = cli.statuses()
+    assert statuses[inflight.client_id] == "linked"  # the intent tells it was this run's write
+    assert statuses[todo.client_id] == "linked"
+    assert writes_total(emulator) - writes_before == 1  # only `todo` was written
+    with Journal(cli.journal) as j:
+        assert [r.run_id for r in j.runs()] == [run.run_id]
+
+
+def test_resume_with_nothing_unfinished_starts_nothing(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """--resume when the last run finished says so and exits 0 without a request."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
+    assert cli("link", inv).exit_code == 0
+    emulator.reset_log()
+    result = cli("link", inv, "--resume")
+    assert result.exit_code == 0
+    assert "nothing to resume" in result.output
+    assert emulator.requests == []
+
+
+def test_resume_refuses_a_changed_inventory_without_force(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """A changed inventory (SHA-256) is refused on --resume unless --force."""
+    r = by_name(emulator)["sp-secret"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    cli("link", inv)
+    db = sqlite3.connect(cli.journal)
+    db.execute("UPDATE runs SET finished_at=NULL, exit_code=NULL")
+    db.commit()
+    db.close()
+    inv.write_text(inv.read_text() + "\n")
+    inv.write_text(inv.read_text().replace("ops", "ops2"))
+    refused = cli("link", inv, "--resume")
+    assert refused.exit_code == 2
+    assert "--force" in refused.output
+    assert cli("link", inv, "--resume", "--force").exit_code == 0
+
+
+def test_a_second_concurrent_run_on_the_journal_is_refused(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """While one run holds the journal, another is refused with a clear message and exit 2."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
+    holder = Journal(cli.journal)
+    holder.lock()
+    try:
+        result = cli("link", inv)
+    finally:
+        holder.close()
+    assert result.exit_code == 2
+    assert "another pal-orchestrator run" in result.output
+
+
+def test_no_secret_reaches_output_journal_or_reports(
+    cli: Cli, emulator: Emulator, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With --debug and JSON output, no client secret, key or token appears anywhere we write."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, emulator.world.identities)
+    result = cli("link", inv, "--debug", "--output", "json")
+    captured = capfd.readouterr()
+    canaries = _secrets_of(emulator)
+    assert canaries
+    haystacks: dict[str, str] = {"output": result.output, "stdout": captured.out, "stderr": captured.err}
+    for path in [cli.journal, *cli.journal.parent.glob("journal.sqlite*"), *cli.reports.iterdir()]:
+        if path.is_file():
+            haystacks[str(path)] = path.read_bytes().decode("latin-1")
+    for where, text in haystacks.items():
+        for canary in canaries:
+            assert canary not in text, f"a secret leaked into {where}"
+
+
+def _secrets_of(em: Emulator) -> list[str]:
+    """Every client secret and the operator secret of the world (certificates: their base64 bodies' first line)."""
+    found = [em.operator.secret]
+    for vault in em.world.vaults.values():
+        for versions in vault.secrets.values():
+            value = versions[-1].value
+            if "-----BEGIN" in value:
+                body = [ln for ln in value.splitlines() if ln and not ln.startswith("-----")]
+                found.append(body[1])
+            else:
+                found.append(value[:40])
+    return found
+
+
+def test_files_are_private(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """Journal, lock and report files are created 0600 whatever the umask."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
+    cli("link", inv)
+    paths: list[Path] = [cli.journal, Path(f"{cli.journal}.lock"), *cli.reports.iterdir()]
+    for path in paths:
+        if path.is_file():
+            assert path.stat().st_mode & 0o077 == 0, path
+
+
+_: Callable[..., Any] = write_inventory
+__all__ = ["DEFAULT_WORLD"]
