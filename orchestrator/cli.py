@@ -288,7 +288,7 @@ def link(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Switch links to another partner ID.")] = False,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
-    recognition: RecognitionOpt = False,
+    recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
     debug: DebugOpt = False,
 ) -> None:
@@ -317,7 +317,7 @@ def plan(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="0 nothing to do, 2 writes pending, 1 errors.")
     ] = False,
-    recognition: RecognitionOpt = False,
+    recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
     debug: DebugOpt = False,
 ) -> None:
@@ -361,7 +361,7 @@ def audit(
     arm_endpoint: ArmOpt = None,
     ca_bundle: CaOpt = None,
     operator_auth: OperatorOpt = OperatorAuth.default,
-    recognition: RecognitionOpt = False,
+    recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
     debug: DebugOpt = False,
 ) -> None:
