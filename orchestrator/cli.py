@@ -56,6 +56,14 @@ class OperatorAuth(StrEnum):
 # -- shared options (each also from an environment variable PAL_*) --------------------------------------------
 
 InventoryArg = Annotated[Path, typer.Argument(help="Inventory file: CSV, YAML or XLSX (see docs/inventory.md).")]
+RunInventoryArg = Annotated[
+    Path | None, typer.Argument(help="Inventory file: CSV, YAML or XLSX (see docs/inventory.md); omit with --self.")
+]
+SelfOpt = Annotated[
+    bool,
+    typer.Option("--self", help="Act on the identity you are signed in as (Azure CLI, environment, managed "
+                 "identity, workload identity: --operator-auth), not an inventory."),
+]
 PartnerOpt = Annotated[
     str | None, typer.Option("--partner-id", envvar="PAL_PARTNER_ID", help="Default partner (location) ID.")
 ]
@@ -243,18 +251,22 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
     }
 
 
-def _run(command: Command, inventory: Path, output: Output, debug: bool, **kwargs: Any) -> None:
+def _run(command: Command, inventory: Path | None, output: Output, debug: bool, **kwargs: Any) -> None:
     from .runner import execute
 
     _configure_logging(debug)
+    if inventory is None and not kwargs.get("self_link"):
+        err.print("error: give an INVENTORY file, or --self to act on the identity you are signed in as")
+        raise typer.Exit(2)
     with _errors():
-        options = _options(command, inventory, **kwargs)
+        options = _options(command, inventory or Path("--self"), **kwargs)
         recognizer = None
         if options.recognition:
             from .recognition import recognizer_factory
 
             recognizer = recognizer_factory
-        result = execute(options, progress=TerminalProgress(err), recognizer_factory=recognizer)
+        result = execute(options, progress=TerminalProgress(err), recognizer_factory=recognizer,
+                         announce=lambda text: err.print(text, markup=False))
         _print_results(result, output)
     raise typer.Exit(result.exit_code)
 
@@ -272,7 +284,8 @@ def _common(**kw: Any) -> dict[str, Any]:
 
 @app.command()
 def link(
-    inventory: InventoryArg,
+    inventory: RunInventoryArg = None,
+    self_: SelfOpt = False,
     partner_id: PartnerOpt = None,
     key_vault: VaultOpt = None,
     cloud: CloudOpt = Cloud.PUBLIC,
@@ -294,13 +307,14 @@ def link(
 ) -> None:
     """Reconcile: create missing links, leave correct ones alone, report links to other partner IDs."""
     common = _common(**locals())
-    _run(Command.LINK, inventory, output, debug, overwrite=overwrite, resume=resume, force=force,
+    _run(Command.LINK, inventory, output, debug, self_link=self_, overwrite=overwrite, resume=resume, force=force,
          recognition=recognition, expiry_warning_days=expiry_warning_days, **common)
 
 
 @app.command()
 def plan(
-    inventory: InventoryArg,
+    inventory: RunInventoryArg = None,
+    self_: SelfOpt = False,
     partner_id: PartnerOpt = None,
     key_vault: VaultOpt = None,
     cloud: CloudOpt = Cloud.PUBLIC,
@@ -324,7 +338,7 @@ def plan(
     """The same reads as `link`, no writes: what a link run would do."""
     common = _common(**locals())
     try:
-        _run(Command.PLAN, inventory, output, debug, overwrite=overwrite, recognition=recognition,
+        _run(Command.PLAN, inventory, output, debug, self_link=self_, overwrite=overwrite, recognition=recognition,
              expiry_warning_days=expiry_warning_days, **common)
     except typer.Exit as exit_:
         if not detailed_exitcode or exit_.exit_code == 2:
@@ -348,7 +362,8 @@ def _detailed_exit(journal_path: str, code: int) -> int:
 
 @app.command()
 def audit(
-    inventory: InventoryArg,
+    inventory: RunInventoryArg = None,
+    self_: SelfOpt = False,
     partner_id: PartnerOpt = None,
     key_vault: VaultOpt = None,
     cloud: CloudOpt = Cloud.PUBLIC,
@@ -367,13 +382,14 @@ def audit(
 ) -> None:
     """Read-only sweep for auditors: what each identity is linked to now."""
     common = _common(**locals())
-    _run(Command.AUDIT, inventory, output, debug, recognition=recognition,
+    _run(Command.AUDIT, inventory, output, debug, self_link=self_, recognition=recognition,
          expiry_warning_days=expiry_warning_days, **common)
 
 
 @app.command()
 def unlink(
-    inventory: InventoryArg,
+    inventory: RunInventoryArg = None,
+    self_: SelfOpt = False,
     yes: Annotated[bool, typer.Option("--yes", help="Really delete the links.")] = False,
     partner_id: PartnerOpt = None,
     key_vault: VaultOpt = None,
@@ -394,17 +410,21 @@ def unlink(
     """Offboarding: delete each identity's link to its target partner ID (needs --yes)."""
     common = _common(**locals())
     if not yes:
-        from .runner import RunOptions, load
+        from .runner import RunOptions, load, self_inventory
 
         _configure_logging(debug)
+        if inventory is None and not self_:
+            err.print("error: give an INVENTORY file, or --self")
+            raise typer.Exit(2)
         with _errors():
-            inv = load(RunOptions(command=Command.UNLINK, inventory=str(inventory), **common))
+            opts = RunOptions(command=Command.UNLINK, inventory=str(inventory), self_link=self_, **common)
+            inv = self_inventory(opts, err.print) if self_ else load(opts)
         out.print(f"would remove the links of {len(inv.identities)} identities:")
         for i in inv.identities:
             out.print(f"  {i.customer}  tenant {i.tenant_id}  client {i.client_id}  partner {i.partner_id}")
         err.print("nothing changed: pass --yes to remove them")
         raise typer.Exit(0)
-    _run(Command.UNLINK, inventory, output, debug, resume=resume, force=force, **common)
+    _run(Command.UNLINK, inventory, output, debug, self_link=self_, resume=resume, force=force, **common)
 
 
 @app.command()

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 from azure.core.credentials import AccessToken
+from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
@@ -51,7 +52,7 @@ from .settings import Endpoints
 log = logging.getLogger(__name__)
 
 #: Entra codes that mean the credential itself is bad or expired (the fix is rotating it).
-AADSTS_EXPIRED = frozenset({"7000222"})
+AADSTS_EXPIRED = frozenset({"7000222", "700024"})
 AADSTS_INVALID = frozenset({"7000215", "700027", "700023"})
 
 IntentSink = Callable[[str, str, str], None]
@@ -70,6 +71,7 @@ class LinkContext:
     overwrite: bool = False
     prior_intents: dict[str, tuple[str, str]] = field(default_factory=dict)
     recognizer: Recognizer | None = None
+    self_credential: AsyncTokenCredential | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -138,6 +140,9 @@ async def _reconcile(run: _Run) -> Outcome:
 
 async def _read_material(run: _Run) -> Material | None:
     identity, ctx = run.identity, run.ctx
+    if ctx.self_credential is not None:
+        run.credential_type = "self"
+        return None
     if identity.credential_type in (CredentialType.MANAGED_IDENTITY, CredentialType.FEDERATED):
         return None
     if identity.secret_uri is None or ctx.vault is None:
@@ -163,6 +168,9 @@ async def _sign_in(run: _Run, material: Material | None, endpoints: Endpoints) -
     scope = endpoints.arm_audience + ".default"
 
     async def attempt() -> AccessToken:
+        if ctx.self_credential is not None:  # the operator's own credential: shared, closed by the runner
+            own: AccessToken = await ctx.self_credential.get_token(scope)
+            return own
         credential = _credential_for(identity, material, endpoints, ctx.transport)
         try:
             token: AccessToken = await credential.get_token(scope)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import hashlib
 import logging
 import socket
 import time
@@ -22,13 +23,13 @@ from typing import Any, Protocol
 from azure.core.exceptions import ClientAuthenticationError
 
 from . import __version__
-from .credentials import SharedTransport, VaultReader, operator_credential, split_secret_uri
+from .credentials import SharedTransport, VaultReader, operator_credential, split_secret_uri, token_claims
 from .errors import InventoryChangedError, NoValidRowsError, OperatorAuthError, UsageError
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
 from .linker import LinkContext, reconcile
-from .recognition import Recognizer
 from .models import SUCCESS_STATUSES, Cloud, Command, CredentialType, Identity, Outcome, Status
+from .recognition import Recognizer
 from .retrying import CallStats, Retrier, Sleep
 from .settings import DEFAULT_CONCURRENCY, DEFAULT_RETRY, Endpoints, RetrySettings, endpoints_for
 
@@ -59,6 +60,7 @@ class RunOptions:
     sheet: str | None = None
     retry: RetrySettings = field(default_factory=lambda: DEFAULT_RETRY)
     write_reports: bool = True
+    self_link: bool = False
 
     def recorded(self) -> dict[str, Any]:
         """The options as recorded in the journal (no secret is ever an option)."""
@@ -158,19 +160,20 @@ def execute(
     progress: Progress | None = None,
     sleep: Sleep | None = None,
     recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None = None,
+    announce: Callable[[str], None] = lambda text: None,
 ) -> RunResult:
     """Run `options.command` over the inventory; raises only run-level errors (see errors.py)."""
     progress = progress or NullProgress()
     started = time.monotonic()
     if options.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    inventory = load(options)
+    inventory = self_inventory(options, announce) if options.self_link else load(options)
     if not inventory.identities:
         raise NoValidRowsError(
             f"{options.inventory}: no valid row to run ({len(inventory.skipped)} invalid); "
             "`pal-orchestrator validate` lists the problems"
         )
-    inventory_key = str(Path(options.inventory).resolve())
+    inventory_key = inventory.path if options.self_link else str(Path(options.inventory).resolve())
     journal = Journal(options.journal)
     try:
         journal.lock()
@@ -285,7 +288,10 @@ async def _fan_out(
         ca_bundle=options.ca_bundle, limit=max(8, options.concurrency * 2), timeout_s=options.retry.timeout_s
     ) as transport:
         vault: VaultReader | None = None
-        if any(_needs_vault(i) for i in identities):
+        self_credential = None
+        if options.self_link:
+            self_credential = operator_credential(options.operator_auth, endpoints=base, transport=transport)
+        elif any(_needs_vault(i) for i in identities):
             vault = VaultReader(
                 operator_credential(options.operator_auth, endpoints=base, transport=transport),
                 transport,
@@ -304,6 +310,7 @@ async def _fan_out(
                 overwrite=options.overwrite,
                 prior_intents=prior,
                 recognizer=recognizer_factory(transport, retrier) if recognizer_factory else None,
+                self_credential=self_credential,
             )
             queue = iter(identities)
 
@@ -320,6 +327,8 @@ async def _fan_out(
         finally:
             if vault is not None:
                 await vault.close()
+            if self_credential is not None:
+                await self_credential.close()
 
 
 async def _warm(vault: VaultReader, identities: Iterable[Identity], retrier: Retrier) -> None:
@@ -347,3 +356,48 @@ async def _warm(vault: VaultReader, identities: Iterable[Identity], retrier: Ret
                 ) from None
         except Exception as exc:  # noqa: BLE001 - the identity's own reconcile reports it properly
             log.debug("warm-up read of %s: %s", vault_url, type(exc).__name__)
+
+
+# -- --self: the identity the operator is signed in as ---------------------------------------------------------
+
+
+def self_inventory(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
+    """A one-row inventory for the signed-in identity (DefaultAzureCredential or --operator-auth)."""
+    if not options.partner_id:
+        raise UsageError("--self needs --partner-id")
+    claims = asyncio.run(_whoami(options))
+    tenant_id = str(claims.get("tid") or "")
+    object_id = str(claims.get("oid") or "")
+    if not tenant_id or not object_id:
+        raise OperatorAuthError("the signed-in token carries no tenant or object ID; cannot link it")
+    kind = {"app": "service principal", "user": "user"}.get(str(claims.get("idtyp", "")), "")
+    if not kind:
+        kind = "user" if claims.get("upn") or claims.get("unique_name") else "service principal"
+    client_id = str(claims.get("appid") or claims.get("azp") or object_id) if kind != "user" else object_id
+    who = claims.get("upn") or claims.get("unique_name") or client_id
+    announce(f"signed in as {kind} {who} — tenant {tenant_id}, objectId {object_id}")
+    identity = Identity(
+        customer=f"self ({kind} {who})", tenant_id=tenant_id, client_id=client_id,
+        partner_id=options.partner_id, cloud=options.cloud, source="--self", line=1,
+    )
+    key = f"self:{tenant_id}/{object_id}"
+    return Inventory(path=key, sha256=hashlib.sha256(key.encode()).hexdigest(), identities=(identity,),
+                     problems=(), warnings=(), rows=1)
+
+
+async def _whoami(options: RunOptions) -> dict[str, Any]:
+    base = endpoints_resolver(options)(Identity("", "", "", "", options.cloud))
+    async with SharedTransport(ca_bundle=options.ca_bundle, limit=4, timeout_s=options.retry.timeout_s) as transport:
+        credential = operator_credential(options.operator_auth, endpoints=base, transport=transport)
+        try:
+            token = await Retrier(options.retry).call(
+                lambda: credential.get_token(base.arm_audience + ".default"), CallStats()
+            )
+        except ClientAuthenticationError as exc:
+            raise OperatorAuthError(
+                f"cannot sign in as the current identity ({options.operator_auth}): "
+                f"{str(exc.message or exc).splitlines()[0]}"
+            ) from None
+        finally:
+            await credential.close()
+    return token_claims(token.token)

@@ -77,6 +77,16 @@ class Cli:
         ]
         return CliRunner().invoke(app, argv, catch_exceptions=False)
 
+    def run_self(self, command: str, *args: str) -> Any:
+        """The same options, acting on the signed-in (operator) identity with --self."""
+        argv = [
+            command, "--self", "--partner-id", PARTNER_ID, "--cloud", "custom",
+            "--authority-host", self.em.authority_host, "--arm-endpoint", self.em.arm_endpoint,
+            "--ca-bundle", str(self.em.ca_path), "--operator-auth", "env",
+            "--journal", str(self.journal), "--report-dir", str(self.reports), *args,
+        ]
+        return CliRunner().invoke(app, argv, catch_exceptions=False)
+
     def statuses(self) -> dict[str, str]:
         """client_id → status of the latest run, read from the journal."""
         with Journal(self.journal) as j:
