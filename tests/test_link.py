@@ -156,7 +156,9 @@ def test_plan_reads_only_and_reports_pending_writes(cli: Cli, emulator: Emulator
     result = cli("plan", inv, "--detailed-exitcode")
     assert result.exit_code == 2, result.output
     assert writes_total(emulator) == 0
-    assert cli.statuses() == {names["sp-secret"].client_id: "would_link", names["sp-linked"].client_id: "already_linked"}
+    assert cli.statuses() == {
+        names["sp-secret"].client_id: "would_link", names["sp-linked"].client_id: "already_linked"
+    }
 
 
 def test_audit_reports_current_links_with_details(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
@@ -202,7 +204,7 @@ def test_unknown_partner_id_is_partner_id_invalid(cli: Cli, emulator: Emulator, 
 def test_resume_finishes_an_interrupted_run_without_writing_twice(
     cli: Cli, emulator: Emulator, tmp_path: Path
 ) -> None:
-    """An unfinished run whose in-flight write landed is resumed: the link is re-read, reported linked, not rewritten."""
+    """An unfinished run whose in-flight write landed is resumed: re-read, reported linked, not rewritten."""
     names = by_name(emulator)
     done, inflight, todo = names["sp-secret"], names["sp-pem"], names["sp-pfx"]
     inv = write_inventory(tmp_path / "inv.csv", emulator, [done, inflight, todo])

@@ -92,7 +92,7 @@ def test_permanent_errors_are_never_retried() -> None:
     """A 400/403/404 is final on the first attempt, with no sleep."""
     for status in (400, 401, 403, 404, 409):
         rec = Recorder()
-        result, stats, calls = _run(_retrier(rec), [_http(status)])
+        result, _, calls = _run(_retrier(rec), [_http(status)])
         assert isinstance(result, HttpResponseError)
         assert calls == 1 and rec.sleeps == [], status
 
