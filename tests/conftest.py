@@ -1,0 +1,71 @@
+"""Suite-wide guards: a clean environment and loopback-only networking.
+
+A developer's shell (AZURE_*, proxies, CA variables) must not change results, and no test may send a
+packet anywhere but 127.0.0.1 — not to Azure, not to IMDS at 169.254.169.254.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["emulator_fixtures"]
+
+_STRIPPED_PREFIXES = ("AZURE_", "MSI_", "IDENTITY_", "IMDS_", "PAL_")
+_STRIPPED = {
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+    "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "MSAL_FORCE_REGION",
+}
+
+
+class NonLoopbackConnection(AssertionError):
+    """A test tried to reach an address other than loopback."""
+
+
+def _check_address(address: Any) -> None:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError as exc:  # a hostname reaching connect() unresolved: refuse, it is not loopback
+            raise NonLoopbackConnection(f"connection to non-literal host {host!r} refused in tests") from exc
+        if not ip.is_loopback:
+            raise NonLoopbackConnection(f"connection to {host} refused: tests talk to 127.0.0.1 only")
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _check_address(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _check_address(address)
+    return _real_connect_ex(self, address)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Strip Azure, proxy and CA variables so the shell cannot redirect or authenticate a test."""
+    for name in list(os.environ):
+        if name in _STRIPPED or name.startswith(_STRIPPED_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every socket connect in the test process must target loopback (asyncio uses the same method)."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+    yield
