@@ -462,7 +462,10 @@ def report(
         typer.Option("--compare", help="Compare two runs: --compare RUN_A --compare RUN_B (default: last two)."),
     ] = None,
     compare_last: Annotated[bool, typer.Option("--compare-last", help="Compare the last two runs.")] = False,
-    expiry_warning_days: ExpiryOpt = 120,
+    expiry_warning_days: Annotated[
+        int | None,
+        typer.Option("--expiry-warning-days", min=0, help="Default: the value the run was made with (120)."),
+    ] = None,
 ) -> None:
     """Re-render the reports of a run from the journal, or compare two runs."""
     from .journal import Journal
@@ -483,7 +486,10 @@ def report(
             err.print(f"no runs in {journal}")
             raise typer.Exit(2)
         rid = run_id or runs[-1].run_id
-        paths = write_reports(j, rid, report_dir, expiry_warning_days=expiry_warning_days)
+        days = expiry_warning_days
+        if days is None:
+            days = int(j.run(rid).options.get("expiry_warning_days", 120))
+        paths = write_reports(j, rid, report_dir, expiry_warning_days=days)
     err.print(f"reports for run {rid} written to {paths.summary_json.parent}/")
 
 

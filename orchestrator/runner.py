@@ -167,6 +167,10 @@ def execute(
     started = time.monotonic()
     if options.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    if options.write_reports:
+        from .report import check_report_dir  # refuse an unsafe report directory before any work
+
+        check_report_dir(Path(options.report_dir))
     inventory = self_inventory(options, announce) if options.self_link else load(options)
     if not inventory.identities:
         raise NoValidRowsError(
