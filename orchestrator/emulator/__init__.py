@@ -1,0 +1,45 @@
+"""The built-in Azure emulator: Entra ID, Key Vault, ManagementPartner, IMDS over HTTPS on 127.0.0.1.
+
+See README.md in this folder for the world format, fault options and how to point clients at it.
+"""
+
+from __future__ import annotations
+
+from .faults import FaultError, FaultSpec
+from .process import EmulatorProcess, EmulatorStartError, run_emulator, serve, start_subprocess
+from .server import (
+    Emulator,
+    RequestRecord,
+    issue_token_for,
+    mint_federated_assertion,
+)
+from .world import (
+    FEDERATED_AUDIENCE,
+    FederatedCredential,
+    IdentityRecord,
+    Operator,
+    World,
+    WorldError,
+    load_world,
+)
+
+__all__ = [
+    "FEDERATED_AUDIENCE",
+    "Emulator",
+    "EmulatorProcess",
+    "EmulatorStartError",
+    "FaultError",
+    "FaultSpec",
+    "FederatedCredential",
+    "IdentityRecord",
+    "Operator",
+    "RequestRecord",
+    "World",
+    "WorldError",
+    "issue_token_for",
+    "load_world",
+    "mint_federated_assertion",
+    "run_emulator",
+    "serve",
+    "start_subprocess",
+]

@@ -1,0 +1,189 @@
+"""Fault injection: latency, 429 with Retry-After, 500/503, dropped connections, hangs, scripts.
+
+Faults are set per service (`entra`, `keyvault`, `arm`, `imds`) and optionally per tenant (Entra: the
+path tenant; ARM: the token's tid; Key Vault: the vault name). A scripted sequence for one (service,
+tenant) is consumed one step per request and wins over random faults. Randomness is seeded.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+SERVICES = ("entra", "keyvault", "arm", "imds")
+STEP_KINDS = ("ok", "429", "500", "503", "drop", "hang")
+
+
+class FaultError(ValueError):
+    """A fault specification that cannot be understood."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """What to do to a share of the requests of one service (and tenant)."""
+
+    latency_s: float = 0.0
+    rate_429: float = 0.0
+    retry_after: float | tuple[float, float] = 1.0
+    rate_500: float = 0.0
+    rate_503: float = 0.0
+    rate_drop: float = 0.0
+    rate_hang: float = 0.0
+    hang_s: float = 10.0
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> FaultSpec:
+        """Read a spec; accepts `latency_ms`, and `hang: N` as `hang_s=N, rate_hang=1` unless a rate is given."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "latency_ms":
+                values["latency_s"] = float(value) / 1000.0
+            elif key == "hang":
+                values["hang_s"] = float(value)
+                values.setdefault("rate_hang", 1.0)
+            elif key == "retry_after":
+                if isinstance(value, list | tuple):
+                    if len(value) != 2:
+                        raise FaultError("retry_after range must be [low, high]")
+                    values[key] = (float(value[0]), float(value[1]))
+                else:
+                    values[key] = float(value)
+            elif key in known:
+                values[key] = float(value)
+            elif key not in ("service", "tenant"):
+                raise FaultError(f"unknown fault option {key!r}; known: {sorted(known | {'latency_ms', 'hang'})}")
+        spec = cls(**values)
+        total = spec.rate_429 + spec.rate_500 + spec.rate_503 + spec.rate_drop + spec.rate_hang
+        if total > 1.0 + 1e-9:
+            raise FaultError(f"fault shares add up to {total:.2f} > 1")
+        return spec
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The fault chosen for one request: `kind` is one of STEP_KINDS."""
+
+    kind: str = "ok"
+    latency_s: float = 0.0
+    retry_after: int | None = None
+    hang_s: float = 0.0
+    label: str | None = None  # what the request log shows ("429", "drop", "script:429" …)
+
+
+@dataclass(slots=True)
+class FaultState:
+    """All fault settings of a running emulator; changed at run time from any thread."""
+
+    latency_s: float = 0.0
+    services: dict[str, FaultSpec] = field(default_factory=dict)
+    tenants: dict[tuple[str, str], FaultSpec] = field(default_factory=dict)
+    scripts: dict[tuple[str, str], deque[str]] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def configure(self, data: Mapping[str, Any] | None, *, replace: bool = True) -> None:
+        """Apply a faults mapping (the faults YAML / admin endpoint body; see README.md)."""
+        data = data or {}
+        services: dict[str, FaultSpec] = {}
+        tenants: dict[tuple[str, str], FaultSpec] = {}
+        for name, spec in (data.get("services") or {}).items():
+            services[_service(name)] = FaultSpec.from_mapping(spec or {})
+        for entry in data.get("tenants") or []:
+            tenants[(_service(entry.get("service", "")), str(entry.get("tenant", "")).lower())] = (
+                FaultSpec.from_mapping(entry)
+            )
+        with self.lock:
+            if replace:
+                self.services, self.tenants = services, tenants
+                self.scripts = {}
+            else:
+                self.services.update(services)
+                self.tenants.update(tenants)
+            if "latency_ms" in data:
+                self.latency_s = float(data["latency_ms"]) / 1000.0
+            if "latency_s" in data:
+                self.latency_s = float(data["latency_s"])
+            if "seed" in data:
+                self.rng = random.Random(int(data["seed"]))
+        for entry in data.get("scripts") or []:
+            self.script(entry.get("service", ""), entry.get("tenant"), entry.get("steps") or [])
+
+    def set(self, service: str, tenant: str | None = None, spec: FaultSpec | None = None, **options: Any) -> None:
+        """Set (or with no spec/options, clear) the faults of a service or of one of its tenants."""
+        key = _service(service)
+        new = spec if spec is not None else (FaultSpec.from_mapping(options) if options else None)
+        with self.lock:
+            target: dict[Any, FaultSpec] = self.services if tenant is None else self.tenants
+            k: Any = key if tenant is None else (key, tenant.lower())
+            if new is None:
+                target.pop(k, None)
+            else:
+                target[k] = new
+
+    def script(self, service: str, tenant: str | None, steps: Iterable[str]) -> None:
+        """Queue steps (`ok`, `429`, `429:SECONDS`, `500`, `503`, `drop`, `hang`, `hang:SECONDS`)."""
+        parsed = [str(s).strip().lower() for s in steps]
+        for step in parsed:
+            if step.split(":", 1)[0] not in STEP_KINDS:
+                raise FaultError(f"unknown script step {step!r}; use one of {', '.join(STEP_KINDS)}")
+        with self.lock:
+            self.scripts.setdefault((_service(service), (tenant or "*").lower()), deque()).extend(parsed)
+
+    def clear(self) -> None:
+        """Remove every fault, script and the global latency."""
+        with self.lock:
+            self.services, self.tenants, self.scripts = {}, {}, {}
+            self.latency_s = 0.0
+
+    def decide(self, service: str, tenant: str | None) -> Decision:
+        """Pick the fault for one request (a script step first, then the random shares)."""
+        t = (tenant or "").lower()
+        with self.lock:
+            spec = self.tenants.get((service, t)) or self.services.get(service)
+            latency = self.latency_s + (spec.latency_s if spec else 0.0)
+            for key in ((service, t), (service, "*")):
+                queue = self.scripts.get(key)
+                if queue:
+                    step = queue.popleft()
+                    return self._step(step, latency, spec)
+            if spec is None:
+                return Decision(latency_s=latency)
+            u = self.rng.random()
+            for kind, share in (("drop", spec.rate_drop), ("hang", spec.rate_hang), ("429", spec.rate_429),
+                                ("500", spec.rate_500), ("503", spec.rate_503)):
+                if u < share:
+                    return self._decision(kind, latency, spec, None)
+                u -= share
+            return Decision(latency_s=latency)
+
+    def _step(self, step: str, latency: float, spec: FaultSpec | None) -> Decision:
+        kind, _, arg = step.partition(":")
+        decision = self._decision(kind, latency, spec, float(arg) if arg else None)
+        return Decision(decision.kind, decision.latency_s, decision.retry_after, decision.hang_s,
+                        f"script:{step}")
+
+    def _decision(self, kind: str, latency: float, spec: FaultSpec | None, arg: float | None) -> Decision:
+        if kind == "ok":
+            return Decision(latency_s=latency)
+        if kind == "429":
+            if arg is not None:
+                ra = arg
+            else:
+                r = spec.retry_after if spec else 1.0
+                ra = self.rng.uniform(r[0], r[1]) if isinstance(r, tuple) else r
+            return Decision("429", latency, max(0, round(ra)), label="429")
+        if kind == "hang":
+            return Decision("hang", latency, hang_s=arg if arg is not None else (spec.hang_s if spec else 10.0),
+                            label="hang")
+        return Decision(kind, latency, label=kind)
+
+
+def _service(name: str) -> str:
+    if name not in SERVICES:
+        raise FaultError(f"unknown service {name!r}; use one of {', '.join(SERVICES)}")
+    return name
