@@ -529,9 +529,14 @@ def emulator(
     Prints `PAL-EMULATOR READY url=… ca=…` and the options that point pal-orchestrator at it; serves until
     Ctrl-C. See orchestrator/emulator/README.md for the world and fault formats.
     """
-    from .emulator.server import run_emulator
+    from .emulator import WorldError
+    from .emulator.process import run_emulator
 
-    run_emulator(world_path=world, port=port, latency_ms=latency_ms, faults_path=faults, ca_dir=ca_dir, seed=seed)
+    try:
+        run_emulator(world_path=world, port=port, latency_ms=latency_ms, faults_path=faults, ca_dir=ca_dir, seed=seed)
+    except (WorldError, OSError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()

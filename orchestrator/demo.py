@@ -8,42 +8,14 @@ leaves the machine.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from .errors import UsageError
 
 DEMO_PARTNER_ID = "4812345"
 DEMO_VAULT = "pal-demo"
-
-
-_RELATIVE = re.compile(r"^([+-])(\d+)d$")
-
-
-def resolve_relative_times(value: Any, now: datetime) -> Any:
-    """Turn "+45d" / "-12d" strings of a world file into times from `now`, so the demo never ages."""
-    if isinstance(value, dict):
-        return {k: resolve_relative_times(v, now) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_relative_times(v, now) for v in value]
-    if isinstance(value, str) and (m := _RELATIVE.match(value)):
-        days = int(m.group(2)) * (1 if m.group(1) == "+" else -1)
-        return now + timedelta(days=days)
-    return value
-
-
-def load_demo_world(path: Path) -> Any:
-    """Read a world YAML whose times may be relative to now."""
-    from .emulator import World
-
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return World.from_dict(resolve_relative_times(data, datetime.now(UTC)))
 
 
 @contextmanager
@@ -70,11 +42,11 @@ def run_demo(
     run: Callable[[list[str]], int],
 ) -> int:
     """Start the emulator with `world`, run `link` over `inventory`, return link's exit code."""
-    from .emulator import Emulator
+    from .emulator import Emulator, load_world
 
     if not inventory.is_file() or not world.is_file():
         raise UsageError(f"the demo needs {inventory} and {world}; run it from the repository root")
-    with Emulator(load_demo_world(world)) as emu:
+    with Emulator(load_world(world)) as emu:
         op = emu.operator
         env = {
             "AZURE_TENANT_ID": op.tenant_id,

@@ -59,8 +59,11 @@ def role_definition_id(role: str) -> str:
         raise WorldError(f"unknown role {role!r}: use a GUID or one of {sorted(BUILTIN_ROLES)}") from None
 
 
+_RELATIVE = re.compile(r"^([+-])(\d+)d$")
+
+
 def _time(value: Any, what: str) -> dt.datetime | None:
-    """Parse a world timestamp (datetime, ISO string, or epoch seconds); naive values are UTC."""
+    """Parse a world timestamp (datetime, ISO string, "+Nd"/"-Nd" from now, or epoch seconds); naive is UTC."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -69,6 +72,10 @@ def _time(value: Any, what: str) -> dt.datetime | None:
         out = dt.datetime(value.year, value.month, value.day)
     elif isinstance(value, int | float):
         out = dt.datetime.fromtimestamp(value, dt.UTC)
+    elif isinstance(value, str) and (rel := _RELATIVE.match(value.strip())):
+        # "+45d" / "-12d": relative to now, so demo and rehearsal worlds never age.
+        days = int(rel.group(2)) * (1 if rel.group(1) == "+" else -1)
+        out = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
     elif isinstance(value, str):
         try:
             out = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
