@@ -144,6 +144,11 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+_OK_STATUSES = COVERED_STATUSES | {
+    Status.WOULD_LINK, Status.WOULD_RELINK, Status.NOT_LINKED, Status.UNLINKED, Status.ALREADY_LINKED
+}
+
+
 class TerminalProgress:
     """A rich bar on a TTY, plain lines every few seconds otherwise (CI logs)."""
 
@@ -173,11 +178,9 @@ class TerminalProgress:
 
     def advance(self, outcome: Outcome) -> None:
         self.done += 1
-        if outcome.status in COVERED_STATUSES or outcome.status in (
-            Status.WOULD_LINK, Status.WOULD_RELINK, Status.NOT_LINKED, Status.UNLINKED
-        ):
+        if outcome.status in _OK_STATUSES:
             self.ok += 1
-        elif outcome.status is not Status.ALREADY_LINKED:
+        else:
             self.failed += 1
         elapsed = max(time.monotonic() - self._started, 1e-6)
         rate = f"{self.done / elapsed:.0f}"
