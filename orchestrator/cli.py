@@ -457,38 +457,39 @@ def validate(
 
 @app.command()
 def report(
-    run_id: Annotated[str | None, typer.Argument(help="Run to render (default: the latest).")] = None,
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run to render (default: the latest); with --compare, the two runs RUN_A RUN_B."),
+    ] = None,
     journal: JournalOpt = Path("reports/journal.sqlite"),
     report_dir: ReportDirOpt = Path("reports"),
     compare: Annotated[
-        list[str] | None,
-        typer.Option("--compare", help="Compare two runs: --compare RUN_A --compare RUN_B (default: last two)."),
-    ] = None,
-    compare_last: Annotated[bool, typer.Option("--compare-last", help="Compare the last two runs.")] = False,
+        bool,
+        typer.Option("--compare", help="Compare RUN_A RUN_B (default: the last two runs of the same inventory)."),
+    ] = False,
     expiry_warning_days: Annotated[
         int | None,
         typer.Option("--expiry-warning-days", min=0, help="Default: the value the run was made with (120)."),
     ] = None,
 ) -> None:
-    """Re-render the reports of a run from the journal, or compare two runs."""
+    """Re-render the reports of a run from the journal (`report [RUN_ID]`), or compare two (`report --compare`)."""
     from .journal import Journal
     from .report import compare_runs, default_comparison, render_comparison, write_reports
 
+    ids = run_ids or []
+    if len(ids) > (2 if compare else 1) or (compare and len(ids) == 1):
+        err.print("error: `report [RUN_ID]` renders one run; `report --compare [RUN_A RUN_B]` compares two")
+        raise typer.Exit(2)
     with _errors(), Journal(journal) as j:
-        if compare is not None or compare_last:
-            if compare and len(compare) == 2:
-                a, b = compare
-            elif compare:
-                raise typer.BadParameter("--compare takes two run IDs: --compare A --compare B")
-            else:
-                a, b = default_comparison(j)
-            out.print(render_comparison(compare_runs(j, a, b)), markup=False)
-            return
         runs = j.runs()
         if not runs:
             err.print(f"no runs in {journal}")
             raise typer.Exit(2)
-        rid = run_id or runs[-1].run_id
+        if compare:
+            a, b = ids if ids else default_comparison(j)
+            out.print(render_comparison(compare_runs(j, a, b)), markup=False)
+            return
+        rid = ids[0] if ids else runs[-1].run_id
         days = expiry_warning_days
         if days is None:
             days = int(j.run(rid).options.get("expiry_warning_days", 120))

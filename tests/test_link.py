@@ -316,3 +316,26 @@ def test_files_are_private(cli: Cli, emulator: Emulator, tmp_path: Path) -> None
 
 _: Callable[..., Any] = write_inventory
 __all__ = ["DEFAULT_WORLD"]
+
+
+def test_report_compare_and_runs_through_the_cli(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """Two runs → `runs` lists both, `report --compare` shows the newly linked identity, `report` re-renders."""
+    r = by_name(emulator)["sp-secret"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    assert cli("audit", inv).exit_code == 0  # not_linked is a success state for audit
+    assert cli("link", inv).exit_code == 0
+    listing = CliRunner().invoke(app, ["runs", "--journal", str(cli.journal), "--output", "json"])
+    assert listing.exit_code == 0, listing.output
+    runs = json.loads(listing.stdout)
+    assert len(runs) == 2
+    compared = CliRunner().invoke(app, ["report", "--compare", "--journal", str(cli.journal)])
+    assert compared.exit_code == 0, compared.output
+    assert r.client_id in compared.stdout
+    first = runs[0]["run_id"]
+    again = tmp_path / "again"
+    rendered = CliRunner().invoke(app, ["report", first, "--journal", str(cli.journal), "--report-dir", str(again)])
+    assert rendered.exit_code == 0, rendered.output
+    summary = json.loads((again / "summary.json").read_text())
+    assert summary["run_id"] == first and summary["command"] == "audit"
+    bad = CliRunner().invoke(app, ["report", "--compare", first, "--journal", str(cli.journal)])
+    assert bad.exit_code == 2
