@@ -105,6 +105,11 @@ class SharedTransport:
     async def __aenter__(self) -> SharedTransport:
         connector = aiohttp.TCPConnector(ssl=self._ctx, limit=self._limit, limit_per_host=self._limit)
         self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        # aiohttp silently re-sends an idempotent request once when a reused connection drops, which would let
+        # one counted attempt put two requests on the wire. Our retry layer owns every re-send; there is no
+        # public switch, so turn the private one off where it exists.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
         return self
 
     async def __aexit__(self, *exc: object) -> None:

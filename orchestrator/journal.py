@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS runs (
     operator TEXT NOT NULL,
     started_at TEXT NOT NULL,
     finished_at TEXT,
-    exit_code INTEGER
+    exit_code INTEGER,
+    reported_at TEXT
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -197,7 +198,7 @@ class Journal:
         start = started_at or utcnow()
         run_id = f"{start:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         self._db.execute(
-            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)",
+            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL)",
             (
                 run_id,
                 command,
@@ -268,6 +269,10 @@ class Journal:
             (_iso(finished_at or utcnow()), exit_code, run_id),
         )
 
+    def mark_reported(self, run_id: str) -> None:
+        """The run's reports were written: `--resume` has nothing left to do for it."""
+        self._db.execute("UPDATE runs SET reported_at=? WHERE run_id=?", (_iso(utcnow()), run_id))
+
     # -- reads -----------------------------------------------------------------------------------
 
     def run(self, run_id: str) -> RunRecord:
@@ -293,6 +298,16 @@ class Journal:
             (inventory_path, command),
         ).fetchone()
         return _run_record(row) if row else None
+
+    def last_unreported(self, inventory_path: str, command: str) -> RunRecord | None:
+        """The latest finished run whose reports were never written (a crash between the two)."""
+        row = self._db.execute(
+            "SELECT * FROM runs WHERE inventory_path=? AND command=? ORDER BY started_at DESC, run_id DESC LIMIT 1",
+            (inventory_path, command),
+        ).fetchone()
+        if row is None or row[11] is None or row[13] is not None:
+            return None
+        return _run_record(row)
 
     def outcomes(self, run_id: str) -> list[Outcome]:
         """Every recorded outcome of a run, in the order they were recorded."""

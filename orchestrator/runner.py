@@ -187,6 +187,13 @@ def execute(
         if options.resume:
             unfinished = journal.last_unfinished(inventory_key, options.command.value)
             if unfinished is None:
+                unreported = journal.last_unreported(inventory_key, options.command.value)
+                if unreported is not None and options.write_reports:  # finished, then died before its reports
+                    _report(journal, unreported.run_id, options)
+                    counts = journal.outcome_counts(unreported.run_id)
+                    return RunResult(unreported.run_id, int(unreported.exit_code or 0), counts,
+                                     time.monotonic() - started, str(journal.path), options.report_dir,
+                                     inventory, resumed=True)
                 return RunResult(None, 0, {}, time.monotonic() - started, str(journal.path), None,
                                  inventory, nothing_to_resume=True)
             if unfinished.inventory_sha256 != inventory.sha256 and not options.force:
@@ -237,14 +244,20 @@ def execute(
         journal.finish_run(run_id, code)
         report_dir: str | None = None
         if options.write_reports:
-            from .report import write_reports  # pandas is imported only when reports are written
-
-            write_reports(journal, run_id, options.report_dir, expiry_warning_days=options.expiry_warning_days)
+            _report(journal, run_id, options)
             report_dir = options.report_dir
         return RunResult(run_id, code, counts, time.monotonic() - started, str(journal.path), report_dir,
                          inventory, resumed=resumed)
     finally:
         journal.close()
+
+
+def _report(journal: Journal, run_id: str, options: RunOptions) -> None:
+    """Render the reports from the journal, then record that they exist (resume re-renders otherwise)."""
+    from .report import write_reports  # pandas is imported only when reports are written
+
+    write_reports(journal, run_id, options.report_dir, expiry_warning_days=options.expiry_warning_days)
+    journal.mark_reported(run_id)
 
 
 def _now() -> datetime:

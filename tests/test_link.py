@@ -339,3 +339,22 @@ def test_report_compare_and_runs_through_the_cli(cli: Cli, emulator: Emulator, t
     assert summary["run_id"] == first and summary["command"] == "audit"
     bad = CliRunner().invoke(app, ["report", "--compare", first, "--journal", str(cli.journal)])
     assert bad.exit_code == 2
+
+
+def test_resume_writes_reports_a_crash_left_unwritten(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """A run that finished but died before its reports: --resume renders them, sending no request."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
+    assert cli("link", inv).exit_code == 0
+    db = sqlite3.connect(cli.journal)
+    db.execute("UPDATE runs SET reported_at=NULL")
+    db.commit()
+    db.close()
+    for path in cli.reports.iterdir():
+        path.unlink()
+    emulator.reset_log()
+    result = cli("link", inv, "--resume")
+    assert result.exit_code == 0, result.output
+    assert (cli.reports / "summary.json").is_file() and (cli.reports / "coverage.xlsx").is_file()
+    assert emulator.requests == []
+    again = cli("link", inv, "--resume")
+    assert "nothing to resume" in again.output
