@@ -359,7 +359,9 @@ def _decode(builder: _Builder, data: bytes) -> str:
                     "export the inventory as CSV UTF-8, XLSX or YAML",
                 ) from None
             builder.warnings.append(f"{source}: read as Windows-1252 (not valid UTF-8)")
-    if "\x00" in text:
+    nuls = text.count("\x00")
+    # A stray NUL in a data row makes that row invalid; in the header, or many of them, the file is binary.
+    if nuls and (nuls > max(16, len(text) // 1000) or "\x00" in text.split("\n", 1)[0]):
         raise _fail(
             source,
             "contains NUL bytes: it is a binary file or UTF-16 without a byte-order mark",
@@ -525,6 +527,9 @@ class _Builder:
             return labels.get(column, column)
 
         get = {column: raw.strip(_STRIP) for column, raw in values.items() if raw}.get
+        for column, raw in [*values.items(), *extra]:
+            if "\x00" in raw:
+                issues.append((label(column), "contains a NUL byte", "remove it (save the file again as CSV UTF-8)"))
 
         customer = get(CUSTOMER, "")
         if customer and _CONTROL.search(customer):

@@ -653,3 +653,18 @@ def test_the_format_documentation_covers_every_column_and_value() -> None:
     text = (Path(__file__).parent.parent / "docs" / "inventory.md").read_text(encoding="utf-8")
     for word in [*inventory_module.COLUMNS, *[c.value for c in CredentialType], *[c.value for c in Cloud]]:
         assert f"`{word}`" in text, word
+
+
+def test_a_stray_nul_byte_skips_only_its_row(tmp_path: Path) -> None:
+    """One NUL in a data cell makes that row a line-numbered problem; the other rows still load."""
+    path = tmp_path / "nul.csv"
+    path.write_bytes(
+        b"customer,tenant_id,client_id,secret_uri,partner_id\n"
+        b"Contoso,11111111-0000-4000-8000-000000000001,00000000-0000-4000-8000-000000000001,"
+        b"https://kv1.vault.azure.net/secrets/s1,1234567\n"
+        b"Bad\x00Co,11111111-0000-4000-8000-000000000002,00000000-0000-4000-8000-000000000002,"
+        b"https://kv1.vault.azure.net/secrets/s2,1234567\n"
+    )
+    inv = load_inventory(path)
+    assert len(inv.identities) == 1
+    assert [p.line for p in inv.problems if "NUL" in p.message] == [3]
