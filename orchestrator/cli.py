@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,7 +26,7 @@ from rich.table import Table
 from . import __version__
 from .errors import PalError
 from .models import COVERED_STATUSES, Cloud, Command, Outcome, Status
-from .settings import DEFAULT_CONCURRENCY
+from .settings import DEFAULT_CONCURRENCY, DEFAULT_RETRY
 
 if TYPE_CHECKING:
     from .runner import RunOptions, RunResult
@@ -98,6 +99,19 @@ CaOpt = Annotated[
 OperatorOpt = Annotated[
     OperatorAuth,
     typer.Option("--operator-auth", envvar="PAL_OPERATOR_AUTH", help="How the orchestrator signs in to Key Vault."),
+]
+AttemptsOpt = Annotated[
+    int,
+    typer.Option("--max-attempts", envvar="PAL_MAX_ATTEMPTS", min=1, max=50,
+                 help="HTTP requests at most per call (Key Vault read, token, GET, PUT…), retries included."),
+]
+RetryCapOpt = Annotated[
+    float,
+    typer.Option("--retry-after-cap", envvar="PAL_RETRY_AFTER_CAP", min=0,
+                 help="Longest Retry-After honoured (s); a longer one fails the row with the wait recorded."),
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", envvar="PAL_TIMEOUT", min=0.1, help="Seconds one HTTP attempt may take.")
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", envvar="PAL_DEBUG", help="Verbose logs (secrets stay redacted).")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run of this inventory.")]
@@ -282,6 +296,8 @@ def _common(**kw: Any) -> dict[str, Any]:
         "ca_bundle": str(kw["ca_bundle"]) if kw["ca_bundle"] else None,
         "operator_auth": kw["operator_auth"].value, "concurrency": kw["concurrency"],
         "journal": str(kw["journal"]), "report_dir": str(kw["report_dir"]), "sheet": kw["sheet"],
+        "retry": replace(DEFAULT_RETRY, attempts=kw["max_attempts"], retry_after_cap_s=kw["retry_after_cap"],
+                         timeout_s=kw["timeout"]),
     }
 
 
@@ -306,6 +322,9 @@ def link(
     force: ForceOpt = False,
     recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
+    max_attempts: AttemptsOpt = DEFAULT_RETRY.attempts,
+    retry_after_cap: RetryCapOpt = DEFAULT_RETRY.retry_after_cap_s,
+    timeout: TimeoutOpt = DEFAULT_RETRY.timeout_s,
     debug: DebugOpt = False,
 ) -> None:
     """Reconcile: create missing links, leave correct ones alone, report links to other partner IDs."""
@@ -336,6 +355,9 @@ def plan(
     ] = False,
     recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
+    max_attempts: AttemptsOpt = DEFAULT_RETRY.attempts,
+    retry_after_cap: RetryCapOpt = DEFAULT_RETRY.retry_after_cap_s,
+    timeout: TimeoutOpt = DEFAULT_RETRY.timeout_s,
     debug: DebugOpt = False,
 ) -> None:
     """The same reads as `link`, no writes: what a link run would do."""
@@ -381,6 +403,9 @@ def audit(
     operator_auth: OperatorOpt = OperatorAuth.default,
     recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
+    max_attempts: AttemptsOpt = DEFAULT_RETRY.attempts,
+    retry_after_cap: RetryCapOpt = DEFAULT_RETRY.retry_after_cap_s,
+    timeout: TimeoutOpt = DEFAULT_RETRY.timeout_s,
     debug: DebugOpt = False,
 ) -> None:
     """Read-only sweep for auditors: what each identity is linked to now."""
@@ -408,6 +433,9 @@ def unlink(
     operator_auth: OperatorOpt = OperatorAuth.default,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
+    max_attempts: AttemptsOpt = DEFAULT_RETRY.attempts,
+    retry_after_cap: RetryCapOpt = DEFAULT_RETRY.retry_after_cap_s,
+    timeout: TimeoutOpt = DEFAULT_RETRY.timeout_s,
     debug: DebugOpt = False,
 ) -> None:
     """Offboarding: delete each identity's link to its target partner ID (needs --yes)."""

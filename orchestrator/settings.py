@@ -60,9 +60,13 @@ def endpoints_for(
 
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
-    """The one retry policy. Worst case HTTP requests for one call = `attempts`."""
+    """The one retry policy. Worst case HTTP requests for one call = `attempts` (SDK retries are off).
 
-    attempts: int = 5
+    10 attempts keep a call alive through a 30 % fault rate (P(all fail) = 0.3^10 ≈ 6e-6 per call), measured
+    in tests/test_reliability_faults.py; `--max-attempts` changes it.
+    """
+
+    attempts: int = 10
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
     retry_after_cap_s: float = 120.0

@@ -54,6 +54,23 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
     return _real_connect_ex(self, address)
 
 
+_real_getaddrinfo = socket.getaddrinfo
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    """Name lookups are traffic too: only loopback literals and localhost may be resolved."""
+    if host is not None:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name.lower() not in _LOOPBACK_NAMES:
+            try:
+                if not ipaddress.ip_address(name).is_loopback:
+                    raise NonLoopbackConnection(f"lookup of {name} refused: tests talk to 127.0.0.1 only")
+            except ValueError as exc:
+                raise NonLoopbackConnection(f"DNS lookup of {name!r} refused: tests talk to 127.0.0.1 only") from exc
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Strip Azure, proxy and CA variables so the shell cannot redirect or authenticate a test."""
@@ -68,4 +85,5 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every socket connect in the test process must target loopback (asyncio uses the same method)."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
     yield

@@ -85,6 +85,9 @@ def test_the_suite_refuses_any_non_loopback_connection() -> None:
     for address in (("169.254.169.254", 80), ("20.190.151.68", 443)):
         with socket.socket() as s, pytest.raises(NonLoopbackConnection):
             s.connect(address)
+    with pytest.raises(NonLoopbackConnection):
+        socket.getaddrinfo("login.microsoftonline.com", 443)
+    assert socket.getaddrinfo("127.0.0.1", 443)
     with socket.socket() as s:  # loopback stays allowed (nothing listens: refused, not blocked)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

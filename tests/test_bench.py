@@ -1,0 +1,53 @@
+"""Smoke test of `python -m orchestrator.bench`: a tiny run writes bench.json with every figure (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from orchestrator.bench import STEP_KEYS, main, recommend
+
+
+def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
+    """A 20-identity run (1 ms latency, no Azure CLI) writes every step with every figure, and the links land."""
+    out = tmp_path / "bench.json"
+    code = main([
+        "--n", "20", "--latency-ms", "1", "--sequential-n", "3", "--split-n", "3", "--sweep", "4",
+        "--sweep-n", "5", "--scale-rows", "200", "--no-seeds", "--quiet", "--out", str(out),
+        "--workdir", str(tmp_path / "work"),
+    ])
+    assert code == 0
+    doc = json.loads(out.read_text())
+    steps = doc["steps"]
+    flat = {
+        "link": steps["link"], "rerun": steps["rerun"], "sequential": steps["sequential"],
+        "seeds_way": steps["seeds_way"], "inventory_scale": steps["inventory_scale"],
+        "report_scale": steps["report_scale"], "sweep-4": steps["concurrency_sweep"]["4"],
+        **{f"cpu-{k}": v for k, v in steps["cpu_by_credential"].items()},
+    }
+    assert set(steps["cpu_by_credential"]) == {"baseline", "secret", "certificate-pem", "certificate-pfx"}
+    for name, step in flat.items():
+        missing = [k for k in STEP_KEYS if k not in step]
+        assert not missing, f"{name} lacks {missing}"
+    assert steps["link"]["statuses"] == {"linked": 20}
+    assert steps["rerun"]["statuses"] == {"already_linked": 20}
+    assert steps["rerun"]["writes"] == 0
+    assert steps["link"]["requests_per_identity"] > steps["rerun"]["requests_per_identity"] > 0
+    assert steps["link"]["emulator_cpu_s"] is not None
+    assert steps["seeds_way"]["skipped"] is True
+    assert steps["inventory_scale"]["identities"] == 200
+    for kind in ("secret", "certificate-pem", "certificate-pfx"):
+        assert "marginal_cpu_ms_per_identity" in steps["cpu_by_credential"][kind]
+    assert set(doc["ratios"]) >= {"link_vs_seeds_throughput", "link_vs_sequential_throughput",
+                                  "latency_bound_ideal_s", "link_measured_s"}
+    assert doc["ratios"]["latency_bound_ideal_s"] is not None
+    assert len(doc["targets"]) == 6
+    assert doc["recommended_concurrency"]["value"] == 4
+    assert not (tmp_path / "work").exists()  # the work directory (journals, world, logs) is removed
+
+
+def test_recommend_picks_the_smallest_concurrency_near_the_best() -> None:
+    """The recommended concurrency is the smallest whose throughput is within 5 % of the best one."""
+    sweep = {"16": {"identities_per_s": 100.0}, "32": {"identities_per_s": 190.0},
+             "64": {"identities_per_s": 199.0}, "128": {"identities_per_s": 200.0}}
+    assert recommend(sweep)[0] == 32
