@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import jwt
+from asn1crypto import pkcs12 as asn1_pkcs12
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -36,7 +37,7 @@ from azure.identity.aio import (
 )
 from azure.keyvault.secrets.aio import SecretClient
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -286,10 +287,15 @@ def parse_certificate(value: str, content_type: str) -> CertificateMaterial:
             key = serialization.load_pem_private_key(data, None, unsafe_skip_rsa_key_validation=True)
             cert = x509.load_pem_x509_certificate(data)
         else:
-            key_any, cert_any, _ = pkcs12.load_key_and_certificates(base64.b64decode(value), None)
-            if key_any is None or cert_any is None:
-                raise ValueError("no key or certificate in the PFX")
-            key, cert = key_any, cert_any
+            der = base64.b64decode(value)
+            fast = _read_plain_pfx(der)
+            if fast is not None:
+                key, cert = fast
+            else:  # encrypted bags: cryptography's loader, which always validates the key (~40 ms)
+                key_any, cert_any, _ = pkcs12.load_key_and_certificates(der, None)
+                if key_any is None or cert_any is None:
+                    raise ValueError("no key or certificate in the PFX")
+                key, cert = key_any, cert_any
     except Exception as exc:  # noqa: BLE001 - any parse error of untrusted bytes is "unreadable"
         raise IdentityFailure(
             Status.CREDENTIAL_INVALID,
@@ -302,6 +308,45 @@ def parse_certificate(value: str, content_type: str) -> CertificateMaterial:
     der = cert.public_bytes(serialization.Encoding.DER)
     x5t = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")  # noqa: S324 - x5t is SHA-1
     return CertificateMaterial(key, x5t, cert.not_valid_after_utc)
+
+
+def _read_plain_pfx(der: bytes) -> tuple[Any, x509.Certificate] | None:
+    """Key and leaf certificate of a password-less PFX whose bags are not encrypted (what Key Vault stores).
+
+    cryptography's PKCS#12 loader always runs the RSA consistency check (~40 ms, most of a PFX identity's CPU).
+    Reading the plain bags with asn1crypto and loading the key with the check skipped costs well under 1 ms;
+    the key must match the certificate's public key. Anything else (encrypted bags) returns None → fallback.
+    The PFX MAC is not verified here: the bytes come straight from Key Vault over TLS.
+    """
+    try:
+        pfx = asn1_pkcs12.Pfx.load(der)
+        keys: list[bytes] = []
+        certs: list[bytes] = []
+        for info in pfx.authenticated_safe:
+            if info["content_type"].native != "data":
+                return None
+            for bag in asn1_pkcs12.SafeContents.load(info["content"].native):
+                kind = bag["bag_id"].native
+                if kind == "key_bag":
+                    keys.append(bag["bag_value"].untag().dump())
+                elif kind == "cert_bag" and bag["bag_value"]["cert_id"].native == "x509":
+                    certs.append(bag["bag_value"]["cert_value"].parsed.dump())
+                elif kind == "pkcs8_shrouded_key_bag":
+                    return None
+        if len(keys) != 1 or not certs:
+            return None
+        key = serialization.load_der_private_key(keys[0], None, unsafe_skip_rsa_key_validation=True)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            return None
+        public = key.public_key().public_numbers()
+        for cert_der in certs:
+            cert = x509.load_der_x509_certificate(cert_der)
+            cert_key = cert.public_key()
+            if isinstance(cert_key, rsa.RSAPublicKey) and cert_key.public_numbers() == public:
+                return key, cert
+    except (ValueError, TypeError, KeyError):
+        return None
+    return None
 
 
 # -- sign-in ---------------------------------------------------------------------------------------------
@@ -389,5 +434,4 @@ __all__ = [
     "SharedTransport",
     "StaticToken",
     "VaultReader",
-    "hashes",
 ]

@@ -147,15 +147,13 @@ class Retrier:
         self._sleep = sleep or _real_sleep
         self._rng = rng or random.Random()
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _delay(self, exc: BaseException | None, attempt_number: int) -> float:
         """Full jitter backoff, but never earlier than the server's Retry-After (plus a little jitter)."""
         s = self.settings
-        backoff = self._rng.uniform(0, min(s.max_delay_s, s.base_delay_s * 2 ** (state.attempt_number - 1)))
-        exc = state.outcome.exception() if state.outcome else None
         retry_after = classify(exc).retry_after if exc else None
         if retry_after is not None:
             return retry_after + self._rng.uniform(0, min(1.0, s.base_delay_s))
-        return backoff
+        return self._rng.uniform(0, min(s.max_delay_s, s.base_delay_s * 2 ** (attempt_number - 1)))
 
     def _should_retry(self, exc: BaseException) -> bool:
         verdict = classify(exc)
@@ -163,10 +161,20 @@ class Retrier:
             return False
         return not (verdict.retry_after is not None and verdict.retry_after > self.settings.retry_after_cap_s)
 
+    def _final(self, exc: BaseException, stats: CallStats) -> BaseException:
+        """The exception a caller sees once retrying is over: a too-long Retry-After becomes RetryAfterTooLong."""
+        verdict = classify(exc)
+        cap = self.settings.retry_after_cap_s
+        if verdict.transient and verdict.retry_after is not None and verdict.retry_after > cap:
+            stats.refused_wait_s = verdict.retry_after
+            return RetryAfterTooLong(verdict.retry_after, exc)
+        return exc
+
     async def call(self, op: Callable[[], Awaitable[T]], stats: CallStats) -> T:
         """Run `op` until it succeeds, fails permanently, or `attempts` are spent; count attempts in `stats`.
 
-        Raises the last exception; a Retry-After beyond the cap raises `RetryAfterTooLong`.
+        Raises the last exception; a Retry-After beyond the cap raises `RetryAfterTooLong`. The first attempt
+        runs without tenacity's machinery (most calls succeed at once); retries go through tenacity.
         """
         timeout = self.settings.timeout_s
 
@@ -178,9 +186,24 @@ class Retrier:
             except TimeoutError as exc:
                 raise AttemptTimeout(f"no answer within {timeout:g} s") from exc
 
+        try:
+            return await attempt()
+        except BaseException as exc:  # classified below; cancellation is never retried
+            if self.settings.attempts <= 1 or not self._should_retry(exc):
+                final = self._final(exc, stats)
+                if final is exc:
+                    raise
+                raise final from exc
+            first = exc
+        await self._sleep(self._delay(first, 1))
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            return self._delay(exc, state.attempt_number + 1)
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.attempts),
-            wait=self._wait,
+            stop=stop_after_attempt(self.settings.attempts - 1),
+            wait=wait,
             retry=retry_if_exception(self._should_retry),
             sleep=self._sleep,
             reraise=True,
@@ -188,12 +211,7 @@ class Retrier:
         try:
             return await retrying(attempt)
         except BaseException as exc:
-            verdict = classify(exc)
-            if (
-                verdict.transient
-                and verdict.retry_after is not None
-                and verdict.retry_after > self.settings.retry_after_cap_s
-            ):
-                stats.refused_wait_s = verdict.retry_after
-                raise RetryAfterTooLong(verdict.retry_after, exc) from exc
-            raise
+            final = self._final(exc, stats)
+            if final is exc:
+                raise
+            raise final from exc

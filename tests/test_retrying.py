@@ -163,3 +163,11 @@ def test_retry_after_parses_seconds_ms_and_http_dates() -> None:
     assert parse_retry_after({"Retry-After": date}, now=now) == pytest.approx(30)
     assert parse_retry_after({"Retry-After": "soon"}) is None
     assert parse_retry_after({}) is None
+
+
+def test_a_single_attempt_policy_never_sleeps() -> None:
+    """attempts=1 sends once and surfaces the transient error without a wait."""
+    rec = Recorder()
+    result, stats, calls = _run(_retrier(rec, attempts=1), [_http(503), "ok"])
+    assert isinstance(result, HttpResponseError)
+    assert calls == 1 and stats.attempts == 1 and rec.sleeps == []
