@@ -61,7 +61,7 @@ def link_argv(em: Emulator, inventory: Path, journal: Path, reports: Path, *extr
         str(PYTHON), "-m", "orchestrator", "link", str(inventory), "--partner-id", PARTNER,
         "--cloud", "custom", "--authority-host", em.authority_host, "--arm-endpoint", em.arm_endpoint,
         "--ca-bundle", em.ca_path, "--operator-auth", "env", "--journal", str(journal),
-        "--report-dir", str(reports), "--concurrency", "2", *extra,
+        "--report-dir", str(reports), "--concurrency", "2", "--max-attempts", "3", *extra,
     ]
 
 

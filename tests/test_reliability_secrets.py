@@ -176,7 +176,7 @@ def test_canaries_never_reach_output_logs_journal_or_reports(
     # 1. in-process, --debug --output json
     cli = Cli(em, tmp_path / "inproc", monkeypatch)
     (tmp_path / "inproc").mkdir()
-    result = cli("link", inv, "--debug", "--output", "json", "--no-recognition")
+    result = cli("link", inv, "--debug", "--output", "json", "--no-recognition", "--max-attempts", "3")
     assert result.exit_code == 1, result.output
     captured = capfd.readouterr()
     statuses = cli.statuses()

@@ -83,7 +83,7 @@ def test_managed_identity_without_an_endpoint_fails_cleanly(
     monkeypatch.setenv("IDENTITY_HEADER", "x")
     inv = _inventory(tmp_path / "mi.csv", [{"customer": "Home", "tenant_id": TENANT, "client_id": MI_CLIENT,
                                             "credential_type": "managed_identity", "token_file": ""}])
-    result = cli("link", inv)
+    result = cli("link", inv, "--max-attempts", "2")
     assert result.exit_code == 1, result.output
     status, code = _statuses(cli)[MI_CLIENT]
     assert status in ("sign_in_failed", "failed") and code
