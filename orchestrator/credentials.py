@@ -16,6 +16,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,10 @@ from asn1crypto import pkcs12 as asn1_pkcs12
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import AioHttpTransport
+from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.identity.aio import (
     AzureCliCredential,
     ClientAssertionCredential,
@@ -391,6 +395,49 @@ def identity_credential(
             **kwargs,
         )
     raise IdentityFailure(Status.FAILED, "NoCredential", "no credential material for this identity")
+
+
+#: The access token of the identity being reconciled on the current asyncio task.
+current_token: ContextVar[str | None] = ContextVar("pal_identity_token", default=None)
+
+
+class TaskTokenPolicy(SansIOHTTPPolicy[HttpRequest, AsyncHttpResponse]):
+    """Authorizes each request with the token of the identity this asyncio task is reconciling.
+
+    It lets one management client (one pipeline) serve every identity of a run: building a client per identity
+    cost more CPU than its requests. The token is set by the linker on the worker's own task, so concurrent
+    identities never see each other's token, and it is never cached here.
+    """
+
+    def on_request(self, request: PipelineRequest[HttpRequest]) -> None:
+        token = current_token.get()
+        if not token:
+            raise RuntimeError("no identity token is set for this task")
+        request.http_request.headers["Authorization"] = f"Bearer {token}"
+
+
+class _NoCredential(AsyncTokenCredential):
+    """Satisfies clients that require a credential; TaskTokenPolicy does the real authorization."""
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        raise RuntimeError("tokens come from TaskTokenPolicy")
+
+    async def close(self) -> None:
+        return None
+
+    async def __aexit__(self, *args: Any) -> None:
+        return None
+
+
+def shared_client_kwargs(transport: SharedTransport, endpoints: Endpoints) -> dict[str, Any]:
+    """Keyword arguments for a run-wide management client: our transport, our retries, per-task tokens."""
+    return {
+        "credential": _NoCredential(),
+        "base_url": endpoints.arm_endpoint,
+        "credential_scopes": [endpoints.arm_audience + ".default"],
+        "authentication_policy": TaskTokenPolicy(),
+        **transport.client_kwargs(),
+    }
 
 
 class StaticToken(AsyncTokenCredential):

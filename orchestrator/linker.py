@@ -34,13 +34,14 @@ from .credentials import (
     IdentityFailure,
     Material,
     SharedTransport,
-    StaticToken,
     VaultReader,
+    current_token,
     error_fields,
     identity_credential,
     keyvault_failure,
     material_from_secret,
     one_line,
+    shared_client_kwargs,
     token_claims,
 )
 from .models import Command, CredentialType, Identity, LinkState, Outcome, Status
@@ -58,6 +59,25 @@ AADSTS_INVALID = frozenset({"7000215", "700027", "700023"})
 IntentSink = Callable[[str, str, str], None]
 
 
+class ArmClients:
+    """Run-wide management clients, one per ARM endpoint; identities differ only by their per-task token."""
+
+    def __init__(self, transport: SharedTransport) -> None:
+        self._transport = transport
+        self._partner: dict[str, ACEProvisioningManagementPartnerAPI] = {}
+
+    def partner_client(self, endpoints: Endpoints) -> ACEProvisioningManagementPartnerAPI:
+        found = self._partner.get(endpoints.arm_endpoint)
+        if found is None:
+            found = ACEProvisioningManagementPartnerAPI(**shared_client_kwargs(self._transport, endpoints))
+            self._partner[endpoints.arm_endpoint] = found
+        return found
+
+    async def close(self) -> None:
+        for client in self._partner.values():
+            await client.close()
+
+
 @dataclass(frozen=True, slots=True)
 class LinkContext:
     """Everything `reconcile` needs besides the identity; built once per run."""
@@ -68,6 +88,7 @@ class LinkContext:
     endpoints: Callable[[Identity], Endpoints]
     vault: VaultReader | None
     record_intent: IntentSink
+    clients: ArmClients
     overwrite: bool = False
     prior_intents: dict[str, tuple[str, str]] = field(default_factory=dict)
     recognizer: Recognizer | None = None
@@ -116,20 +137,16 @@ async def reconcile(identity: Identity, ctx: LinkContext) -> Outcome:
 
 async def _reconcile(run: _Run) -> Outcome:
     identity, ctx = run.identity, run.ctx
+    current_token.set(None)  # never let a previous identity's token serve this one
     endpoints = ctx.endpoints(identity)
     material = await _read_material(run)
     token = await _sign_in(run, material, endpoints)
     claims = token_claims(token.token)
     run.object_id = claims.get("oid") or claims.get("sub")
-    client = ACEProvisioningManagementPartnerAPI(
-        StaticToken(token),
-        base_url=endpoints.arm_endpoint,
-        credential_scopes=[endpoints.arm_audience + ".default"],
-        **ctx.transport.client_kwargs(),
-    )
-    async with client:
-        state = await _read_link(run, client)
-        outcome = await _decide(run, client, state)
+    current_token.set(token.token)  # this task's identity, for the run-wide clients (TaskTokenPolicy)
+    client = ctx.clients.partner_client(endpoints)
+    state = await _read_link(run, client)
+    outcome = await _decide(run, client, state)
     if ctx.recognizer is not None and ctx.command is not Command.UNLINK:
         outcome = replace(outcome, recognition=await ctx.recognizer(identity, token, run.object_id, endpoints))
     return outcome

@@ -21,7 +21,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
 
-from .credentials import SharedTransport, StaticToken, error_fields
+from .credentials import SharedTransport, current_token, error_fields, shared_client_kwargs
 from .models import Identity, Recognition, RecognitionResult, RoleGrant
 from .retrying import CallStats, Retrier, RetryAfterTooLong, classify
 from .settings import Endpoints
@@ -70,28 +70,28 @@ Recognizer = Callable[[Identity, AccessToken, str | None, Endpoints], Awaitable[
 
 def recognizer_factory(transport: SharedTransport, retrier: Retrier) -> Recognizer:
     """A recognizer that reads subscriptions and role assignments as the signed-in identity."""
+    subscription_clients: dict[str, SubscriptionClient] = {}
 
     async def recognize(
         identity: Identity, token: AccessToken, object_id: str | None, endpoints: Endpoints
     ) -> RecognitionResult:
         if not object_id:
             return RecognitionResult(Recognition.UNKNOWN, error_code="NoObjectId")
-        credential = StaticToken(token)
-        kwargs: dict[str, Any] = {
-            "base_url": endpoints.arm_endpoint,
-            "credential_scopes": [endpoints.arm_audience + ".default"],
-        }
+        current_token.set(token.token)  # the run-wide clients authorize with this task's identity
+        subs_client = subscription_clients.get(endpoints.arm_endpoint)
+        if subs_client is None:
+            subs_client = SubscriptionClient(**shared_client_kwargs(transport, endpoints))
+            subscription_clients[endpoints.arm_endpoint] = subs_client
         stats = CallStats()
         try:
-            async with SubscriptionClient(credential, **kwargs, **transport.client_kwargs()) as subs_client:
-                subscription_ids: list[str] = await retrier.call(
-                    lambda: _collect(subs_client.subscriptions.list(), lambda s: str(s.subscription_id)), stats
-                )
+            subscription_ids: list[str] = await retrier.call(
+                lambda: _collect(subs_client.subscriptions.list(), lambda s: str(s.subscription_id)), stats
+            )
             grants: list[RoleGrant] = []
             for sub in subscription_ids:
-                async with AuthorizationManagementClient(
-                    credential, sub, **kwargs, **transport.client_kwargs()
-                ) as auth:
+                kwargs = shared_client_kwargs(transport, endpoints)
+                credential = kwargs.pop("credential")
+                async with AuthorizationManagementClient(credential, sub, **kwargs) as auth:
                     found: list[RoleGrant] = await retrier.call(
                         lambda auth=auth: _collect(  # type: ignore[misc]
                             auth.role_assignments.list_for_subscription(filter=f"assignedTo('{object_id}')"),

@@ -27,7 +27,7 @@ from .credentials import SharedTransport, VaultReader, operator_credential, spli
 from .errors import InventoryChangedError, NoValidRowsError, OperatorAuthError, UsageError
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
-from .linker import LinkContext, reconcile
+from .linker import ArmClients, LinkContext, reconcile
 from .models import SUCCESS_STATUSES, Cloud, Command, CredentialType, Identity, Outcome, Status
 from .recognition import Recognizer
 from .retrying import CallStats, Retrier, Sleep
@@ -317,9 +317,11 @@ async def _fan_out(
         try:
             if vault is not None:
                 await _warm(vault, identities, retrier)
+            clients = ArmClients(transport)
             ctx = LinkContext(
                 command=options.command,
                 transport=transport,
+                clients=clients,
                 retrier=retrier,
                 endpoints=resolve,
                 vault=vault,
@@ -341,6 +343,7 @@ async def _fan_out(
             finally:
                 for task in workers:
                     task.cancel()
+                await clients.close()
         finally:
             if vault is not None:
                 await vault.close()
