@@ -75,5 +75,6 @@ class RetrySettings:
 
 DEFAULT_RETRY = RetrySettings()
 
-#: Default number of identities in flight; chosen from `make bench` (see README, Performance).
-DEFAULT_CONCURRENCY = 64
+#: Default number of identities in flight, chosen from `make bench`'s sweep (docs/performance.md): below 128 a
+#: run is latency-bound; at 128 it meets the one-core CPU ceiling.
+DEFAULT_CONCURRENCY = 128
