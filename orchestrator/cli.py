@@ -39,7 +39,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+# Piped stdout (CI logs, `| less`) gets a wide table instead of rich's 80-column default.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 class Output(StrEnum):
@@ -585,6 +586,11 @@ def demo(
     with _errors():
         code = run_demo(inventory=inventory, world=world, report_dir=report_dir, journal=journal,
                         run=lambda argv: _invoke(argv))
+    err.print(
+        f"demo finished: open {report_dir / 'coverage.html'} or {report_dir / 'coverage.xlsx'} for the coverage "
+        f"report; identities.csv, customers.csv and summary.json are beside them.",
+        markup=False,
+    )
     raise typer.Exit(code)
 
 

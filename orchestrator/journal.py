@@ -138,6 +138,7 @@ class Journal:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
+            self._migrate()
             self._db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -148,6 +149,12 @@ class Journal:
             if side.exists():
                 os.chmod(side, 0o600)
         self._seq = 0
+
+    def _migrate(self) -> None:
+        """Bring a journal written by an older version up to date (columns are only ever added)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        if "reported_at" not in columns:
+            self._db.execute("ALTER TABLE runs ADD COLUMN reported_at TEXT")
 
     # -- lifecycle -------------------------------------------------------------------------------
 
