@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from enum import StrEnum
@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .errors import PalError
@@ -38,7 +40,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay one line, whole
 # Piped stdout (CI logs, `| less`) gets a wide table instead of rich's 80-column default.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
@@ -149,7 +151,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except PalError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True)
+        err.print(Text.assemble(("error: ", "bold red"), str(exc)))  # user text is never parsed as markup
         raise typer.Exit(exc.exit_code) from None
     except Interrupted as exc:
         err.print(f"[yellow]interrupted[/]: results so far are in the journal; continue with --resume ({exc.run_id})")
@@ -233,7 +235,8 @@ def _print_results(result: RunResult, output: Output) -> None:
             _print_table(journal.iter_outcomes(result.run_id), result)
     counts = ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items()))
     where = f"; reports in {result.report_dir}/" if result.report_dir else ""
-    err.print(f"done in {result.elapsed_s:.1f}s: {counts} — journal {result.journal}{where} (run {result.run_id})")
+    err.print(f"done in {result.elapsed_s:.1f}s: {counts} — journal {result.journal}{where} (run {result.run_id})",
+              markup=False)
 
 
 _TABLE_LIMIT = 200
@@ -248,8 +251,8 @@ def _print_table(outcomes: Iterator[Outcome], result: RunResult) -> None:
             continue
         if shown >= _TABLE_LIMIT:
             break
-        table.add_row(o.customer, o.status.value, o.linked_partner_id or "", o.error_code or "",
-                      f"{Path(o.source).name}:{o.line}")
+        table.add_row(escape(o.customer), o.status.value, escape(o.linked_partner_id or ""),
+                      escape(o.error_code or ""), escape(f"{Path(o.source).name}:{o.line}"))
         shown += 1
     out.print(table)
     if total > shown:
@@ -269,7 +272,15 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
     }
 
 
-def _run(command: Command, inventory: Path | None, output: Output, debug: bool, **kwargs: Any) -> None:
+def _run(
+    command: Command,
+    inventory: Path | None,
+    output: Output,
+    debug: bool,
+    *,
+    exit_code: Callable[[RunResult], int] = lambda result: result.exit_code,
+    **kwargs: Any,
+) -> None:
     from .runner import execute
 
     _configure_logging(debug)
@@ -286,7 +297,7 @@ def _run(command: Command, inventory: Path | None, output: Output, debug: bool, 
         result = execute(options, progress=TerminalProgress(err), recognizer_factory=recognizer,
                          announce=lambda text: err.print(text, markup=False))
         _print_results(result, output)
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(exit_code(result))
 
 
 def _common(**kw: Any) -> dict[str, Any]:
@@ -363,25 +374,19 @@ def plan(
 ) -> None:
     """The same reads as `link`, no writes: what a link run would do."""
     common = _common(**locals())
-    try:
-        _run(Command.PLAN, inventory, output, debug, self_link=self_, overwrite=overwrite, recognition=recognition,
-             expiry_warning_days=expiry_warning_days, **common)
-    except typer.Exit as exit_:
-        if not detailed_exitcode or exit_.exit_code == 2:
-            raise
-        raise typer.Exit(_detailed_exit(common["journal"], exit_.exit_code)) from None
+    _run(Command.PLAN, inventory, output, debug, self_link=self_, overwrite=overwrite, recognition=recognition,
+         expiry_warning_days=expiry_warning_days, exit_code=_detailed_exit if detailed_exitcode else _plain, **common)
 
 
-def _detailed_exit(journal_path: str, code: int) -> int:
-    from .journal import Journal
+def _plain(result: RunResult) -> int:
+    return result.exit_code
 
-    if code not in (0, 1):
-        return code
-    with Journal(journal_path) as journal:
-        runs = journal.runs()
-        counts = journal.outcome_counts(runs[-1].run_id) if runs else {}
+
+def _detailed_exit(result: RunResult) -> int:
+    """plan --detailed-exitcode: 0 nothing to do, 2 writes pending, 1 errors (terraform's convention)."""
+    counts = result.counts
     ok = {Status.ALREADY_LINKED.value, Status.WOULD_LINK.value, Status.WOULD_RELINK.value}
-    if any(status not in ok for status in counts):
+    if any(status not in ok for status, n in counts.items() if n):
         return 1
     return 2 if counts.get(Status.WOULD_LINK.value) or counts.get(Status.WOULD_RELINK.value) else 0
 
@@ -453,7 +458,8 @@ def unlink(
             inv = self_inventory(opts, err.print) if self_ else load(opts)
         out.print(f"would remove the links of {len(inv.identities)} identities:")
         for i in inv.identities:
-            out.print(f"  {i.customer}  tenant {i.tenant_id}  client {i.client_id}  partner {i.partner_id}")
+            out.print(f"  {i.customer}  tenant {i.tenant_id}  client {i.client_id}  partner {i.partner_id}",
+                      markup=False)
         err.print("nothing changed: pass --yes to remove them")
         raise typer.Exit(0)
     _run(Command.UNLINK, inventory, output, debug, self_link=self_, resume=resume, force=force, **common)
@@ -512,7 +518,7 @@ def report(
     with _errors(), Journal(journal) as j:
         runs = j.runs()
         if not runs:
-            err.print(f"no runs in {journal}")
+            err.print(f"no runs in {journal}", markup=False)
             raise typer.Exit(2)
         if compare:
             a, b = ids if ids else default_comparison(j)
@@ -523,7 +529,7 @@ def report(
         if days is None:
             days = int(j.run(rid).options.get("expiry_warning_days", 120))
         paths = write_reports(j, rid, report_dir, expiry_warning_days=days)
-    err.print(f"reports for run {rid} written to {paths.summary_json.parent}/")
+    err.print(f"reports for run {rid} written to {paths.summary_json.parent}/", markup=False)
 
 
 @app.command()
@@ -538,11 +544,11 @@ def runs(journal: JournalOpt = Path("reports/journal.sqlite"), output: OutputOpt
         out.print_json(json.dumps(rows, default=str))
         return
     if not rows:
-        err.print(f"no runs in {journal}")
+        err.print(f"no runs in {journal}", markup=False)
         return
     table = Table(*rows[0].keys(), box=None)
     for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*(escape(str(v)) for v in row.values()))
     out.print(table)
 
 

@@ -18,15 +18,15 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 import jwt
 from asn1crypto import pkcs12 as asn1_pkcs12
-from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import AioHttpTransport
@@ -204,7 +204,7 @@ class VaultReader:
 
 def keyvault_failure(exc: HttpResponseError) -> IdentityFailure:
     """Map a Key Vault refusal to the outcome vocabulary (404 missing, 403 forbidden or disabled)."""
-    code, inner, message = _error_fields(exc)
+    code, inner, message = error_fields(exc)
     if isinstance(exc, ResourceNotFoundError) or exc.status_code == 404:
         return IdentityFailure(Status.CREDENTIAL_MISSING, code or "SecretNotFound", message or "secret not found")
     if exc.status_code == 403:
@@ -215,7 +215,7 @@ def keyvault_failure(exc: HttpResponseError) -> IdentityFailure:
     return IdentityFailure(Status.FAILED, code or f"HTTP{exc.status_code}", message or str(exc.reason))
 
 
-def _error_fields(exc: HttpResponseError) -> tuple[str | None, str | None, str]:
+def error_fields(exc: HttpResponseError) -> tuple[str | None, str | None, str]:
     """(code, innererror code, message) from an ARM/KV error body, tolerant of odd shapes."""
     body: Any = None
     try:
@@ -231,11 +231,6 @@ def _error_fields(exc: HttpResponseError) -> tuple[str | None, str | None, str]:
     code = error.get("code") or (exc.error.code if exc.error else None)
     message = error.get("message") or (exc.error.message if exc.error else None) or str(exc.reason or "")
     return (str(code) if code else None), (str(inner_code) if inner_code else None), one_line(str(message))
-
-
-def error_fields(exc: HttpResponseError) -> tuple[str | None, str | None, str]:
-    """Public alias used by the linker for ARM errors."""
-    return _error_fields(exc)
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -410,6 +405,8 @@ class TaskTokenPolicy(SansIOHTTPPolicy[HttpRequest, AsyncHttpResponse]):
     """
 
     def on_request(self, request: PipelineRequest[HttpRequest]) -> None:
+        if not request.http_request.url.lower().startswith("https://"):
+            raise ServiceRequestError("a bearer token is only ever sent over https")
         token = current_token.get()
         if not token:
             raise RuntimeError("no identity token is set for this task")
@@ -440,25 +437,6 @@ def shared_client_kwargs(transport: SharedTransport, endpoints: Endpoints) -> di
     }
 
 
-class StaticToken(AsyncTokenCredential):
-    """Hands an already-acquired token to a management client, so no token request escapes the retry layer."""
-
-    def __init__(self, token: AccessToken) -> None:
-        self._token = token
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return self._token
-
-    async def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        return AccessTokenInfo(self._token.token, self._token.expires_on)
-
-    async def close(self) -> None:
-        return None
-
-    async def __aexit__(self, *args: Any) -> None:
-        return None
-
-
 def token_claims(token: str) -> dict[str, Any]:
     """The (unverified) claims of an access token: who we signed in as. Never logged."""
     try:
@@ -469,16 +447,11 @@ def token_claims(token: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def utc_from_epoch(value: int | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value else None
-
-
 __all__ = [
     "CertificateMaterial",
     "IdentityFailure",
     "Material",
     "SecretMaterial",
     "SharedTransport",
-    "StaticToken",
     "VaultReader",
 ]

@@ -230,10 +230,15 @@ class Journal:
         self._db.execute("UPDATE runs SET finished_at=NULL, exit_code=NULL WHERE run_id=?", (run_id,))
 
     def record_intent(self, run_id: str, key: str, action: str, partner_id: str) -> None:
-        """Committed before a write to Azure is sent, so a crash after the write is recognisable."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO intents VALUES (?,?,?,?,?)", (run_id, key, action, partner_id, _iso(utcnow()))
-        )
+        """Committed durably (fsync, even against a power loss) before a write to Azure is sent."""
+        self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO intents VALUES (?,?,?,?,?)",
+                (run_id, key, action, partner_id, _iso(utcnow())),
+            )
+        finally:
+            self._db.execute("PRAGMA synchronous=NORMAL")
 
     def record_outcome(self, run_id: str, outcome: Outcome) -> None:
         """Commit one identity's final outcome (the first one recorded for a key wins)."""
@@ -299,12 +304,12 @@ class Journal:
         return [_run_record(r) for r in rows]
 
     def last_unfinished(self, inventory_path: str, command: str) -> RunRecord | None:
+        """The latest run of this inventory and command, if it did not finish (an older one is never resumed)."""
         row = self._db.execute(
-            "SELECT * FROM runs WHERE inventory_path=? AND command=? AND finished_at IS NULL "
-            "ORDER BY started_at DESC, run_id DESC LIMIT 1",
+            "SELECT * FROM runs WHERE inventory_path=? AND command=? ORDER BY started_at DESC, run_id DESC LIMIT 1",
             (inventory_path, command),
         ).fetchone()
-        return _run_record(row) if row else None
+        return _run_record(row) if row and row[11] is None else None
 
     def last_unreported(self, inventory_path: str, command: str) -> RunRecord | None:
         """The latest finished run whose reports were never written (a crash between the two)."""

@@ -33,6 +33,7 @@ from azure.mgmt.managementpartner.models import PartnerResponse
 from .credentials import (
     IdentityFailure,
     Material,
+    SecretMaterial,
     SharedTransport,
     VaultReader,
     current_token,
@@ -148,6 +149,7 @@ async def _reconcile(run: _Run) -> Outcome:
     state = await _read_link(run, client)
     outcome = await _decide(run, client, state)
     if ctx.recognizer is not None and ctx.command is not Command.UNLINK:
+        # recognition never changes the link's status: whatever happens, it is a RecognitionResult
         outcome = replace(outcome, recognition=await ctx.recognizer(identity, token, run.object_id, endpoints))
     return outcome
 
@@ -175,7 +177,7 @@ async def _read_material(run: _Run) -> Material | None:
     run.expires_on = attrs.get("expires_on")
     material = material_from_secret(identity, value, content_type, attrs, now=ctx.clock())
     run.expires_on = material.expires_on
-    run.credential_type = "secret" if material.__class__.__name__ == "SecretMaterial" else "certificate"
+    run.credential_type = "secret" if isinstance(material, SecretMaterial) else "certificate"
     return material
 
 
@@ -248,8 +250,11 @@ async def _read_link(run: _Run, client: ACEProvisioningManagementPartnerAPI) -> 
     """The caller's current link, whatever its partner ID (GET …/partners); none → an empty LinkState."""
     try:
         response = await _arm(run, lambda: client.partners.get())
-    except ResourceNotFoundError:
-        return LinkState()
+    except ResourceNotFoundError as exc:
+        code = error_fields(exc)[0]
+        if code in (None, "ManagementPartnerNotFound"):  # the documented "not linked" answer
+            return LinkState()
+        raise _arm_failure(exc) from None  # a 404 from a wrong endpoint or a proxy is not "not linked"
     except HttpResponseError as exc:
         raise _arm_failure(exc) from None
     return _state(response)
@@ -281,7 +286,7 @@ async def _decide(run: _Run, client: ACEProvisioningManagementPartnerAPI, state:
             return _outcome(run, Status.LINKED_ELSEWHERE, state=state,
                             error_message=f"linked to {linked}, not {target}: left alone")
         ctx.record_intent(identity.key, "unlink", target)
-        await _write(run, lambda: client.partner.delete(target))
+        await _write(run, client, lambda: client.partner.delete(target), None)
         after = await _read_link(run, client)
         if after.partner_id is not None:
             raise IdentityFailure(Status.FAILED, "VerifyFailed", "the link is still present after DELETE")
@@ -302,9 +307,9 @@ async def _decide(run: _Run, client: ACEProvisioningManagementPartnerAPI, state:
     action = "relink" if linked is not None else "link"
     ctx.record_intent(identity.key, action, target)
     if action == "relink":
-        await _write(run, lambda: client.partner.update(target))
+        await _write(run, client, lambda: client.partner.update(target), target)
     else:
-        await _write(run, lambda: client.partner.create(target))
+        await _write(run, client, lambda: client.partner.create(target), target)
     after = await _read_link(run, client)
     if after.partner_id is None or after.partner_id.strip().lower() != target.strip().lower():
         if action == "link" and after.partner_id is not None:
@@ -316,10 +321,23 @@ async def _decide(run: _Run, client: ACEProvisioningManagementPartnerAPI, state:
     return _outcome(run, Status.RELINKED if action == "relink" else Status.LINKED, state=after)
 
 
-async def _write(run: _Run, op: Callable[[], Awaitable[Any]]) -> None:
-    """A PUT/PATCH/DELETE; a 409 is left to the read-back to explain, other refusals become outcomes."""
+async def _write(
+    run: _Run, client: ACEProvisioningManagementPartnerAPI, op: Callable[[], Awaitable[Any]], target: str | None
+) -> None:
+    """A PUT/PATCH (target = the partner ID) or DELETE (target None), never re-sent blindly.
+
+    After a transient failure the link is read first: a write whose answer was lost but which took effect is
+    not written again. A 409 is left to the read-back to explain; other refusals become outcomes.
+    """
+
+    async def landed() -> bool:
+        linked = (await _read_link(run, client)).partner_id
+        if target is None:
+            return linked is None
+        return linked is not None and linked.strip().lower() == target.strip().lower()
+
     try:
-        await _arm(run, op)
+        await run.ctx.retrier.write(op, landed, run.stats)
     except HttpResponseError as exc:
         if exc.status_code == 409:
             return
@@ -389,6 +407,8 @@ def _outcome(
 
 
 def _code_of(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "Timeout"
     if isinstance(exc, HttpResponseError):
         code = aadsts_code_of(exc)
         if code:

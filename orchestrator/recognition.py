@@ -16,8 +16,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import aiohttp
 from azure.core.credentials import AccessToken
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
 
@@ -107,6 +108,9 @@ def recognizer_factory(transport: SharedTransport, retrier: Retrier) -> Recogniz
             if classify(exc).transient:
                 code = f"{code} (retries exhausted)"
             return RecognitionResult(Recognition.UNKNOWN, error_code=code)
+        except (AzureError, aiohttp.ClientError, OSError, TimeoutError) as exc:  # cannot read: unknown, run goes on
+            return RecognitionResult(Recognition.UNKNOWN, error_code="Timeout" if isinstance(exc, TimeoutError)
+                                     else type(exc).__name__)
         return classify_grants(grants, len(subscription_ids))
 
     return recognize

@@ -23,6 +23,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.identity import CredentialUnavailableError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from .settings import RetrySettings
@@ -38,7 +39,7 @@ TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _AADSTS = re.compile(r"AADSTS(\d+)")
 
 
-class AttemptTimeout(Exception):
+class AttemptTimeout(TimeoutError):
     """One attempt took longer than `RetrySettings.timeout_s`."""
 
 
@@ -94,6 +95,9 @@ def classify(exc: BaseException) -> Verdict:
     """Transient or permanent; bugs (anything not from the wire) are permanent and surface as `failed`."""
     if isinstance(exc, AttemptTimeout | asyncio.TimeoutError | ServiceRequestError | ServiceResponseError):
         return Verdict(True)
+    if isinstance(exc, CredentialUnavailableError):
+        # "not configured", "no identity endpoint": permanent, unless a connection failure caused it
+        return Verdict(isinstance(exc.__cause__, ServiceRequestError | ServiceResponseError))
     if isinstance(exc, HttpResponseError):  # includes ClientAuthenticationError with a response
         status = status_of(exc)
         response = getattr(exc, "response", None)
@@ -170,21 +174,47 @@ class Retrier:
             return RetryAfterTooLong(verdict.retry_after, exc)
         return exc
 
+    async def _once(self, op: Callable[[], Awaitable[T]], stats: CallStats) -> T:
+        """One counted attempt, bounded by the timeout."""
+        stats.attempts += 1
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                return await op()
+        except TimeoutError as exc:
+            if isinstance(exc, AttemptTimeout):
+                raise
+            raise AttemptTimeout(f"no answer within {self.settings.timeout_s:g} s") from exc
+
+    async def write(
+        self, op: Callable[[], Awaitable[object]], landed: Callable[[], Awaitable[bool]], stats: CallStats
+    ) -> None:
+        """A write is never re-sent blindly: after a transient failure (the answer may be lost while the write
+        took effect), `landed()` — a read, itself retried — decides; only a write that did not land is sent
+        again. Worst case: `attempts` writes, each failed one followed by one checked read.
+        """
+        for number in range(1, self.settings.attempts + 1):
+            try:
+                await self._once(op, stats)
+                return
+            except BaseException as exc:  # classified here; cancellation is never retried
+                if number == self.settings.attempts or not self._should_retry(exc):
+                    final = self._final(exc, stats)
+                    if final is exc:
+                        raise
+                    raise final from exc
+                await self._sleep(self._delay(exc, number))
+            if await landed():
+                return
+
     async def call(self, op: Callable[[], Awaitable[T]], stats: CallStats) -> T:
         """Run `op` until it succeeds, fails permanently, or `attempts` are spent; count attempts in `stats`.
 
         Raises the last exception; a Retry-After beyond the cap raises `RetryAfterTooLong`. The first attempt
         runs without tenacity's machinery (most calls succeed at once); retries go through tenacity.
         """
-        timeout = self.settings.timeout_s
 
         async def attempt() -> T:
-            stats.attempts += 1
-            try:
-                async with asyncio.timeout(timeout):
-                    return await op()
-            except TimeoutError as exc:
-                raise AttemptTimeout(f"no answer within {timeout:g} s") from exc
+            return await self._once(op, stats)
 
         try:
             return await attempt()

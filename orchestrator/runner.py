@@ -13,6 +13,7 @@ import getpass
 import hashlib
 import logging
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,7 +25,14 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from . import __version__
 from .credentials import SharedTransport, VaultReader, operator_credential, split_secret_uri, token_claims
-from .errors import InventoryChangedError, NoValidRowsError, OperatorAuthError, UsageError
+from .errors import (
+    InventoryChangedError,
+    JournalError,
+    NoValidRowsError,
+    OperatorAuthError,
+    PalError,
+    UsageError,
+)
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
 from .linker import ArmClients, LinkContext, reconcile
@@ -171,6 +179,7 @@ def execute(
         from .report import check_report_dir  # refuse an unsafe report directory before any work
 
         check_report_dir(Path(options.report_dir))
+    endpoints_resolver(options)(Identity("", "", "", "", options.cloud))  # bad endpoints: refused before any work
     inventory = self_inventory(options, announce) if options.self_link else load(options)
     if not inventory.identities:
         raise NoValidRowsError(
@@ -201,8 +210,11 @@ def execute(
                     f"{options.inventory} changed since run {unfinished.run_id} started "
                     "(SHA-256 differs); pass --force to resume with the new content"
                 )
+            _check_same_options(unfinished.options, options)
             run_id = unfinished.run_id
             journal.reopen_run(run_id)
+            for outcome in skipped_outcomes(inventory, _now()):  # idempotent: the first record of a key wins
+                journal.record_outcome(run_id, outcome)
             done = journal.final_keys(run_id)
             todo = [i for i in todo if i.key not in done]
             prior = journal.intents(run_id)
@@ -237,6 +249,11 @@ def execute(
             )
         except KeyboardInterrupt:
             raise Interrupted(run_id) from None
+        except PalError:
+            journal.finish_run(run_id, 2)  # a run-level failure ends the run: --resume must not pick it up later
+            raise
+        except sqlite3.Error as exc:
+            raise JournalError(f"writing the journal {journal.path} failed: {exc}") from exc
         finally:
             progress.finish()
         counts = journal.outcome_counts(run_id)
@@ -250,6 +267,21 @@ def execute(
                          inventory, resumed=resumed)
     finally:
         journal.close()
+
+
+#: Options that decide what a run writes: a resume must use the ones the run was started with.
+_RESUME_OPTIONS = ("partner_id", "key_vault", "cloud", "authority_host", "arm_endpoint", "overwrite", "self_link")
+
+
+def _check_same_options(recorded: dict[str, Any], options: RunOptions) -> None:
+    """Refuse to resume with different write-deciding options (a run has one target), unless --force."""
+    if options.force:
+        return
+    current = options.recorded()
+    changed = [name for name in _RESUME_OPTIONS if str(recorded.get(name)) != str(current.get(name))]
+    if changed:
+        was = ", ".join(f"--{name.replace('_', '-')} was {recorded.get(name)!r}" for name in changed)
+        raise UsageError(f"--resume must use the options the run started with ({was}); pass --force to override")
 
 
 def _report(journal: Journal, run_id: str, options: RunOptions) -> None:

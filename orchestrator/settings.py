@@ -42,7 +42,10 @@ CLOUD_ENDPOINTS: dict[Cloud, Endpoints] = {
 def endpoints_for(
     cloud: Cloud, *, authority_host: str | None = None, arm_endpoint: str | None = None
 ) -> Endpoints:
-    """The endpoints of `cloud`, with explicit options winning; `custom` needs both options."""
+    """The endpoints of `cloud`, with explicit options winning; `custom` needs both options. https only."""
+    for name, url in (("--authority-host", authority_host), ("--arm-endpoint", arm_endpoint)):
+        if url and not url.lower().startswith("https://"):
+            raise ValueError(f"{name} {url}: tokens are only sent over https; give an https:// URL")
     if cloud is Cloud.CUSTOM:
         if not authority_host or not arm_endpoint:
             raise ValueError("--cloud custom needs --authority-host and --arm-endpoint")

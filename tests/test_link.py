@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import sqlite3
@@ -358,3 +359,99 @@ def test_resume_writes_reports_a_crash_left_unwritten(cli: Cli, emulator: Emulat
     assert emulator.requests == []
     again = cli("link", inv, "--resume")
     assert "nothing to resume" in again.output
+
+
+def test_a_write_whose_answer_is_lost_is_not_written_again(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """The PUT lands but its answer times out: the link is re-read, found, and not written a second time."""
+    r = by_name(emulator)["sp-secret"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    server = emulator._server
+    original = server._arm
+    slowed: list[str] = []
+
+    async def slow_first_put(request: Any) -> Any:
+        response = await original(request)
+        if request.method == "PUT" and not slowed:
+            slowed.append("PUT")
+            await asyncio.sleep(1.5)  # the write is applied; its answer arrives after the client gave up
+        return response
+
+    server._arm = slow_first_put
+    result = cli("link", inv, "--timeout", "0.8", "--no-recognition")
+    assert result.exit_code == 0, result.output
+    assert cli.statuses() == {r.client_id: "linked"}
+    assert emulator.writes(r.tenant_id, r.object_id) == 1
+
+
+def test_recognition_trouble_never_changes_the_link_status(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """Dropped connections on the recognition reads leave the row linked, with recognition unknown."""
+    r = by_name(emulator)["sp-secret"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    emulator.script("arm", r.tenant_id, ["ok", "ok", "ok", "drop", "drop"])
+    result = cli("link", inv, "--max-attempts", "2")
+    assert result.exit_code == 0, result.output
+    with Journal(cli.journal) as j:
+        (outcome,) = j.outcomes(j.runs()[-1].run_id)
+    assert outcome.status.value == "linked"
+    assert outcome.recognition is not None and outcome.recognition.recognition.value == "unknown"
+
+
+def test_a_plain_http_endpoint_is_refused_before_any_token_is_sent(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    """--arm-endpoint http://… is a usage error (exit 2): bearer tokens only travel over https."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
+    result = cli("link", inv, "--arm-endpoint", emulator.arm_endpoint.replace("https://", "http://"))
+    assert result.exit_code == 2
+    assert "https" in result.output
+    assert emulator.requests == []
+
+
+def test_markup_like_customer_names_are_printed_verbatim(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """A customer called `Evil [/x] Ltd` is shown as typed, never parsed as terminal markup."""
+    r = by_name(emulator)["sp-secret"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r], **{"sp-secret": {"customer": "Evil [/x] [bold]Ltd"}})
+    result = cli("link", inv)
+    assert result.exit_code == 0, result.output
+    assert "Evil [/x] [bold]Ltd" in result.stdout
+
+
+def test_resume_never_picks_up_a_run_older_than_the_last(
+    cli: Cli, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that failed at run level is closed; after a newer run finished, --resume has nothing to do."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "wrong")
+    assert cli("link", inv, "--max-attempts", "1").exit_code == 2  # the operator cannot read Key Vault
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", emulator.operator.secret)
+    assert cli("link", inv).exit_code == 0
+    result = cli("link", inv, "--resume")
+    assert result.exit_code == 0
+    assert "nothing to resume" in result.output
+    with Journal(cli.journal) as j:
+        assert all(run.finished for run in j.runs())
+
+
+def test_resume_refuses_other_write_options_without_force(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """Resuming with another --partner-id than the run started with is refused (a run has one target)."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
+    assert cli("link", inv).exit_code == 0
+    db = sqlite3.connect(cli.journal)
+    db.execute("UPDATE runs SET finished_at=NULL, exit_code=NULL")
+    db.commit()
+    db.close()
+    argv = ["link", str(inv), "--partner-id", "7654321", "--cloud", "custom", "--authority-host",
+            emulator.authority_host, "--arm-endpoint", emulator.arm_endpoint, "--ca-bundle", str(emulator.ca_path),
+            "--operator-auth", "env", "--journal", str(cli.journal), "--report-dir", str(cli.reports), "--resume"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2
+    assert "--partner-id was '1234567'" in result.output
+
+
+def test_a_404_from_a_wrong_endpoint_is_not_read_as_not_linked(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """Only ManagementPartnerNotFound means "not linked": a wrong --arm-endpoint makes audit fail, not lie."""
+    r = by_name(emulator)["sp-linked"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    result = cli("audit", inv, "--arm-endpoint", emulator.arm_endpoint + "bogus/", "--no-recognition")
+    assert result.exit_code == 1, result.output
+    assert cli.statuses()[r.client_id] == "failed"

@@ -101,7 +101,7 @@ def outcomes(result: RunResult) -> list[Outcome]:
 # -- sleep recording and correlation with the request log ------------------------------------------------
 
 #: Which service each retried step of the linker talks to (the function that calls `Retrier.call`).
-_STEP_SERVICE = {"_read_material": "keyvault", "_sign_in": "entra", "_arm": "arm"}
+_STEP_SERVICE = {"_read_material": "keyvault", "_sign_in": "entra", "_arm": "arm", "_write": "arm"}
 
 
 @dataclass

@@ -171,3 +171,15 @@ def test_a_single_attempt_policy_never_sleeps() -> None:
     result, stats, calls = _run(_retrier(rec, attempts=1), [_http(503), "ok"])
     assert isinstance(result, HttpResponseError)
     assert calls == 1 and stats.attempts == 1 and rec.sleeps == []
+
+
+def test_an_unavailable_credential_is_not_retried() -> None:
+    """'Not configured' (CredentialUnavailableError) is final; only a connection failure behind it is transient."""
+    from azure.identity import CredentialUnavailableError
+
+    assert not classify(CredentialUnavailableError("EnvironmentCredential is not configured")).transient
+    try:
+        raise CredentialUnavailableError("no response from the IMDS endpoint") from ServiceRequestError("refused")
+    except CredentialUnavailableError as exc:
+        assert classify(exc).transient
+    assert issubclass(AttemptTimeout, TimeoutError)
