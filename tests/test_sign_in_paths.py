@@ -89,8 +89,10 @@ def test_managed_identity_without_an_endpoint_fails_cleanly(
     assert status in ("sign_in_failed", "failed") and code
 
 
-def test_federated_row_links_with_a_token_file(setup: tuple[Cli, Emulator], tmp_path: Path) -> None:
-    """A federated row signs in with the assertion from its token file (no stored secret) and links."""
+def test_federated_row_links_with_a_token_file_and_reruns_read_only(
+    setup: tuple[Cli, Emulator], tmp_path: Path
+) -> None:
+    """A federated row signs in with the assertion from its token file (no stored secret), links, re-runs read-only."""
     cli, em = setup
     token_file = tmp_path / "oidc.jwt"
     token_file.write_text(mint_federated_assertion(em, ISSUER, SUBJECT))
@@ -100,6 +102,10 @@ def test_federated_row_links_with_a_token_file(setup: tuple[Cli, Emulator], tmp_
     result = cli("link", inv)
     assert result.exit_code == 0, result.output
     assert _statuses(cli)[PIPELINE_CLIENT][0] == "linked"
+    writes = sum(1 for r in em.requests if r.method in ("PUT", "PATCH", "DELETE"))
+    assert cli("link", inv).exit_code == 0  # the re-run reads only
+    assert _statuses(cli)[PIPELINE_CLIENT][0] == "already_linked"
+    assert sum(1 for r in em.requests if r.method in ("PUT", "PATCH", "DELETE")) == writes
 
 
 @pytest.mark.parametrize(
