@@ -12,6 +12,7 @@ import asyncio
 import getpass
 import hashlib
 import logging
+import signal
 import socket
 import sqlite3
 import time
@@ -242,6 +243,7 @@ def execute(
             journal.record_intent(run_id, key, action, partner_id)
 
         progress.start(len(todo))
+        previous = _interrupt_on_sigterm()
         try:
             asyncio.run(
                 _fan_out(todo, options, on_outcome, on_intent, prior, sleep=sleep,
@@ -255,6 +257,7 @@ def execute(
         except sqlite3.Error as exc:
             raise JournalError(f"writing the journal {journal.path} failed: {exc}") from exc
         finally:
+            signal.signal(signal.SIGTERM, previous)
             progress.finish()
         counts = journal.outcome_counts(run_id)
         code = exit_code_for(options.command, counts)
@@ -282,6 +285,18 @@ def _check_same_options(recorded: dict[str, Any], options: RunOptions) -> None:
     if changed:
         was = ", ".join(f"--{name.replace('_', '-')} was {recorded.get(name)!r}" for name in changed)
         raise UsageError(f"--resume must use the options the run started with ({was}); pass --force to override")
+
+
+def _interrupt_on_sigterm() -> Any:
+    """A CI job cancelled (SIGTERM) ends like Ctrl-C: results so far stay in the journal, exit 130, resumable."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (e.g. embedded in a server): leave signals alone
+        return signal.getsignal(signal.SIGTERM)
 
 
 def _report(journal: Journal, run_id: str, options: RunOptions) -> None:

@@ -242,3 +242,28 @@ def test_kill_9_and_resume_many_cycles(emulator_factory: Callable[..., Emulator]
     stats = parallel_crash_loops(emulator_factory, tmp_path, loops=2, kills=150, n=60, seed=7)
     print(f"\nFIGURES crash slow: kills={stats.kills} mid_run={stats.kills_mid_run} episodes={stats.episodes}")
     assert stats.kills >= 300
+
+
+def test_sigterm_ends_the_run_like_ctrl_c_and_resume_finishes_it(
+    emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    """A cancelled CI job (SIGTERM) exits 130 with the journal intact; --resume then links the rest, once each."""
+    from test_reliability_faults import make_world, write_rows
+
+    em = emulator_factory(make_world(12), latency_s=0.2)
+    inv = write_rows(tmp_path / "inv.csv", em, em.world.identities)
+    argv = link_argv(em, inv, tmp_path / "journal.sqlite", tmp_path / "reports", "--no-recognition")
+    proc = subprocess.Popen(argv, cwd=ROOT, env=_env(em), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(r.service == "arm" for r in em.requests) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert b"--resume" in err
+    assert _integrity(tmp_path / "journal.sqlite") == "ok"
+    resumed = subprocess.run([*argv, "--resume"], cwd=ROOT, env=_env(em), capture_output=True, timeout=120,
+                             check=False)
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    for record in em.world.identities:
+        assert em.writes(record.tenant_id, record.object_id) == 1
