@@ -591,7 +591,7 @@ def demo(
 
     with _errors():
         code = run_demo(inventory=inventory, world=world, report_dir=report_dir, journal=journal,
-                        run=lambda argv: _invoke(argv))
+                        run=lambda argv: _invoke([*argv, "--output", output.value]))
     err.print(
         f"demo finished: open {report_dir / 'coverage.html'} or {report_dir / 'coverage.xlsx'} for the coverage "
         f"report; identities.csv, customers.csv and summary.json are beside them.",

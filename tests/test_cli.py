@@ -93,3 +93,21 @@ def test_the_suite_refuses_any_non_loopback_connection() -> None:
         port = s.getsockname()[1]
     with socket.socket() as s, pytest.raises(ConnectionRefusedError):
         s.connect(("127.0.0.1", port))
+
+
+def test_the_demo_links_the_shipped_inventory_and_writes_reports(tmp_path: Path) -> None:
+    """`make run`'s job: the demo world and inventory give every headline state and a full report set."""
+    reports = tmp_path / "reports"
+    result = CliRunner().invoke(app, ["demo", "--inventory", str(ROOT / "inventory" / "demo.csv"),
+                                      "--world", str(ROOT / "inventory" / "demo-world.yaml"),
+                                      "--report-dir", str(reports), "--journal", str(reports / "journal.sqlite"),
+                                      "--output", "json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    summary = json.loads((reports / "summary.json").read_text())
+    for status in ("linked", "already_linked", "linked_elsewhere", "credential_expired", "credential_missing",
+                   "sign_in_failed", "skipped"):
+        assert summary["status_counts"].get(status), status
+    for name in ("identities.csv", "customers.csv", "coverage.xlsx", "coverage.html"):
+        assert (reports / name).is_file(), name
