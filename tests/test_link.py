@@ -69,24 +69,21 @@ class Cli:
         monkeypatch.setenv("AZURE_CLIENT_SECRET", op.secret)
         monkeypatch.setenv("AZURE_AUTHORITY_HOST", em.authority_host)
 
-    def __call__(self, command: str, inventory: Path, *args: str) -> Any:
-        argv = [
-            command, str(inventory), "--partner-id", PARTNER_ID, "--cloud", "custom",
+    def argv(self, command: str, target: str, *args: str, partner_id: str = PARTNER_ID) -> list[str]:
+        """`command TARGET` (an inventory path or --self) with the options that point at this emulator."""
+        return [
+            command, target, "--partner-id", partner_id, "--cloud", "custom",
             "--authority-host", self.em.authority_host, "--arm-endpoint", self.em.arm_endpoint,
             "--ca-bundle", str(self.em.ca_path), "--operator-auth", "env",
             "--journal", str(self.journal), "--report-dir", str(self.reports), *args,
         ]
-        return CliRunner().invoke(app, argv, catch_exceptions=False)
+
+    def __call__(self, command: str, inventory: Path, *args: str) -> Any:
+        return CliRunner().invoke(app, self.argv(command, str(inventory), *args), catch_exceptions=False)
 
     def run_self(self, command: str, *args: str) -> Any:
         """The same options, acting on the signed-in (operator) identity with --self."""
-        argv = [
-            command, "--self", "--partner-id", PARTNER_ID, "--cloud", "custom",
-            "--authority-host", self.em.authority_host, "--arm-endpoint", self.em.arm_endpoint,
-            "--ca-bundle", str(self.em.ca_path), "--operator-auth", "env",
-            "--journal", str(self.journal), "--report-dir", str(self.reports), *args,
-        ]
-        return CliRunner().invoke(app, argv, catch_exceptions=False)
+        return CliRunner().invoke(app, self.argv(command, "--self", *args), catch_exceptions=False)
 
     def statuses(self) -> dict[str, str]:
         """client_id → status of the latest run, read from the journal."""
@@ -440,10 +437,7 @@ def test_resume_refuses_other_write_options_without_force(cli: Cli, emulator: Em
     db.execute("UPDATE runs SET finished_at=NULL, exit_code=NULL")
     db.commit()
     db.close()
-    argv = ["link", str(inv), "--partner-id", "7654321", "--cloud", "custom", "--authority-host",
-            emulator.authority_host, "--arm-endpoint", emulator.arm_endpoint, "--ca-bundle", str(emulator.ca_path),
-            "--operator-auth", "env", "--journal", str(cli.journal), "--report-dir", str(cli.reports), "--resume"]
-    result = CliRunner().invoke(app, argv)
+    result = CliRunner().invoke(app, cli.argv("link", str(inv), "--resume", partner_id="7654321"))
     assert result.exit_code == 2
     assert "--partner-id was '1234567'" in result.output
 
