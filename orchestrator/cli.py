@@ -7,6 +7,8 @@ completed with failures/skipped rows, 2 usage error or nothing ran, 130 interrup
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import sys
@@ -272,23 +274,62 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
     }
 
 
+#: The options every run command (link, plan, audit, unlink) takes, declared once: (name, annotation, default).
+_RUN_OPTIONS: list[tuple[str, Any, Any]] = [
+    ("partner_id", PartnerOpt, None),
+    ("key_vault", VaultOpt, None),
+    ("cloud", CloudOpt, Cloud.PUBLIC),
+    ("sheet", SheetOpt, None),
+    ("concurrency", ConcurrencyOpt, DEFAULT_CONCURRENCY),
+    ("journal", JournalOpt, Path("reports/journal.sqlite")),
+    ("report_dir", ReportDirOpt, Path("reports")),
+    ("output", OutputOpt, Output.table),
+    ("authority_host", AuthorityOpt, None),
+    ("arm_endpoint", ArmOpt, None),
+    ("ca_bundle", CaOpt, None),
+    ("operator_auth", OperatorOpt, OperatorAuth.default),
+    ("max_attempts", AttemptsOpt, DEFAULT_RETRY.attempts),
+    ("retry_after_cap", RetryCapOpt, DEFAULT_RETRY.retry_after_cap_s),
+    ("timeout", TimeoutOpt, DEFAULT_RETRY.timeout_s),
+    ("debug", DebugOpt, False),
+]
+
+
+def run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a run command the shared options; it receives them as one `shared` dict.
+
+    typer reads a command's options from its signature, so the wrapper's signature is the command's own
+    parameters followed by the shared ones, written once in _RUN_OPTIONS instead of four times.
+    """
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "shared"]
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+             for name, annotation, default in _RUN_OPTIONS]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        shared = {name: kwargs.pop(name) for name, _, _ in _RUN_OPTIONS}
+        command(**kwargs, shared=shared)
+
+    wrapper.__signature__ = inspect.Signature([*own, *extra])  # type: ignore[attr-defined]
+    return wrapper
+
+
 def _run(
     command: Command,
     inventory: Path | None,
-    output: Output,
-    debug: bool,
+    shared: dict[str, Any],
     *,
     exit_code: Callable[[RunResult], int] = lambda result: result.exit_code,
     **kwargs: Any,
 ) -> None:
     from .runner import execute
 
-    _configure_logging(debug)
+    _configure_logging(shared["debug"])
     if inventory is None and not kwargs.get("self_link"):
         err.print("error: give an INVENTORY file, or --self to act on the identity you are signed in as")
         raise typer.Exit(2)
     with _errors():
-        options = _options(command, inventory or Path("--self"), **kwargs)
+        options = _options(command, inventory or Path("--self"), **kwargs, **_run_kwargs(shared))
         recognizer = None
         if options.recognition:
             from .recognition import recognizer_factory
@@ -296,86 +337,58 @@ def _run(
             recognizer = recognizer_factory
         result = execute(options, progress=TerminalProgress(err), recognizer_factory=recognizer,
                          announce=lambda text: err.print(text, markup=False))
-        _print_results(result, output)
+        _print_results(result, shared["output"])
     raise typer.Exit(exit_code(result))
 
 
-def _common(**kw: Any) -> dict[str, Any]:
+def _run_kwargs(shared: dict[str, Any]) -> dict[str, Any]:
     """Shared options → RunOptions keyword arguments."""
     return {
-        "partner_id": kw["partner_id"], "key_vault": kw["key_vault"], "cloud": kw["cloud"],
-        "authority_host": kw["authority_host"], "arm_endpoint": kw["arm_endpoint"],
-        "ca_bundle": str(kw["ca_bundle"]) if kw["ca_bundle"] else None,
-        "operator_auth": kw["operator_auth"].value, "concurrency": kw["concurrency"],
-        "journal": str(kw["journal"]), "report_dir": str(kw["report_dir"]), "sheet": kw["sheet"],
-        "retry": replace(DEFAULT_RETRY, attempts=kw["max_attempts"], retry_after_cap_s=kw["retry_after_cap"],
-                         timeout_s=kw["timeout"]),
+        "partner_id": shared["partner_id"], "key_vault": shared["key_vault"], "cloud": shared["cloud"],
+        "authority_host": shared["authority_host"], "arm_endpoint": shared["arm_endpoint"],
+        "ca_bundle": str(shared["ca_bundle"]) if shared["ca_bundle"] else None,
+        "operator_auth": shared["operator_auth"].value, "concurrency": shared["concurrency"],
+        "journal": str(shared["journal"]), "report_dir": str(shared["report_dir"]), "sheet": shared["sheet"],
+        "retry": replace(DEFAULT_RETRY, attempts=shared["max_attempts"], retry_after_cap_s=shared["retry_after_cap"],
+                         timeout_s=shared["timeout"]),
     }
 
 
 @app.command()
+@run_options
 def link(
     inventory: RunInventoryArg = None,
     self_: SelfOpt = False,
-    partner_id: PartnerOpt = None,
-    key_vault: VaultOpt = None,
-    cloud: CloudOpt = Cloud.PUBLIC,
-    sheet: SheetOpt = None,
-    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
-    journal: JournalOpt = Path("reports/journal.sqlite"),
-    report_dir: ReportDirOpt = Path("reports"),
-    output: OutputOpt = Output.table,
-    authority_host: AuthorityOpt = None,
-    arm_endpoint: ArmOpt = None,
-    ca_bundle: CaOpt = None,
-    operator_auth: OperatorOpt = OperatorAuth.default,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Switch links to another partner ID.")] = False,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
     recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
-    max_attempts: AttemptsOpt = DEFAULT_RETRY.attempts,
-    retry_after_cap: RetryCapOpt = DEFAULT_RETRY.retry_after_cap_s,
-    timeout: TimeoutOpt = DEFAULT_RETRY.timeout_s,
-    debug: DebugOpt = False,
+    *,
+    shared: dict[str, Any],
 ) -> None:
     """Reconcile: create missing links, leave correct ones alone, report links to other partner IDs."""
-    common = _common(**locals())
-    _run(Command.LINK, inventory, output, debug, self_link=self_, overwrite=overwrite, resume=resume, force=force,
-         recognition=recognition, expiry_warning_days=expiry_warning_days, **common)
+    _run(Command.LINK, inventory, shared, self_link=self_, overwrite=overwrite, resume=resume, force=force,
+         recognition=recognition, expiry_warning_days=expiry_warning_days)
 
 
 @app.command()
+@run_options
 def plan(
     inventory: RunInventoryArg = None,
     self_: SelfOpt = False,
-    partner_id: PartnerOpt = None,
-    key_vault: VaultOpt = None,
-    cloud: CloudOpt = Cloud.PUBLIC,
-    sheet: SheetOpt = None,
-    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
-    journal: JournalOpt = Path("reports/journal.sqlite"),
-    report_dir: ReportDirOpt = Path("reports"),
-    output: OutputOpt = Output.table,
-    authority_host: AuthorityOpt = None,
-    arm_endpoint: ArmOpt = None,
-    ca_bundle: CaOpt = None,
-    operator_auth: OperatorOpt = OperatorAuth.default,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Plan switching foreign links.")] = False,
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="0 nothing to do, 2 writes pending, 1 errors.")
     ] = False,
     recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
-    max_attempts: AttemptsOpt = DEFAULT_RETRY.attempts,
-    retry_after_cap: RetryCapOpt = DEFAULT_RETRY.retry_after_cap_s,
-    timeout: TimeoutOpt = DEFAULT_RETRY.timeout_s,
-    debug: DebugOpt = False,
+    *,
+    shared: dict[str, Any],
 ) -> None:
     """The same reads as `link`, no writes: what a link run would do."""
-    common = _common(**locals())
-    _run(Command.PLAN, inventory, output, debug, self_link=self_, overwrite=overwrite, recognition=recognition,
-         expiry_warning_days=expiry_warning_days, exit_code=_detailed_exit if detailed_exitcode else _plain, **common)
+    _run(Command.PLAN, inventory, shared, self_link=self_, overwrite=overwrite, recognition=recognition,
+         expiry_warning_days=expiry_warning_days, exit_code=_detailed_exit if detailed_exitcode else _plain)
 
 
 def _plain(result: RunResult) -> int:
@@ -392,69 +405,42 @@ def _detailed_exit(result: RunResult) -> int:
 
 
 @app.command()
+@run_options
 def audit(
     inventory: RunInventoryArg = None,
     self_: SelfOpt = False,
-    partner_id: PartnerOpt = None,
-    key_vault: VaultOpt = None,
-    cloud: CloudOpt = Cloud.PUBLIC,
-    sheet: SheetOpt = None,
-    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
-    journal: JournalOpt = Path("reports/journal.sqlite"),
-    report_dir: ReportDirOpt = Path("reports"),
-    output: OutputOpt = Output.table,
-    authority_host: AuthorityOpt = None,
-    arm_endpoint: ArmOpt = None,
-    ca_bundle: CaOpt = None,
-    operator_auth: OperatorOpt = OperatorAuth.default,
     recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
-    max_attempts: AttemptsOpt = DEFAULT_RETRY.attempts,
-    retry_after_cap: RetryCapOpt = DEFAULT_RETRY.retry_after_cap_s,
-    timeout: TimeoutOpt = DEFAULT_RETRY.timeout_s,
-    debug: DebugOpt = False,
+    *,
+    shared: dict[str, Any],
 ) -> None:
     """Read-only sweep for auditors: what each identity is linked to now."""
-    common = _common(**locals())
-    _run(Command.AUDIT, inventory, output, debug, self_link=self_, recognition=recognition,
-         expiry_warning_days=expiry_warning_days, **common)
+    _run(Command.AUDIT, inventory, shared, self_link=self_, recognition=recognition,
+         expiry_warning_days=expiry_warning_days)
 
 
 @app.command()
+@run_options
 def unlink(
     inventory: RunInventoryArg = None,
     self_: SelfOpt = False,
     yes: Annotated[bool, typer.Option("--yes", help="Really delete the links.")] = False,
-    partner_id: PartnerOpt = None,
-    key_vault: VaultOpt = None,
-    cloud: CloudOpt = Cloud.PUBLIC,
-    sheet: SheetOpt = None,
-    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
-    journal: JournalOpt = Path("reports/journal.sqlite"),
-    report_dir: ReportDirOpt = Path("reports"),
-    output: OutputOpt = Output.table,
-    authority_host: AuthorityOpt = None,
-    arm_endpoint: ArmOpt = None,
-    ca_bundle: CaOpt = None,
-    operator_auth: OperatorOpt = OperatorAuth.default,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
-    max_attempts: AttemptsOpt = DEFAULT_RETRY.attempts,
-    retry_after_cap: RetryCapOpt = DEFAULT_RETRY.retry_after_cap_s,
-    timeout: TimeoutOpt = DEFAULT_RETRY.timeout_s,
-    debug: DebugOpt = False,
+    *,
+    shared: dict[str, Any],
 ) -> None:
     """Offboarding: delete each identity's link to its target partner ID (needs --yes)."""
-    common = _common(**locals())
     if not yes:
         from .runner import RunOptions, load, self_inventory
 
-        _configure_logging(debug)
+        _configure_logging(shared["debug"])
         if inventory is None and not self_:
             err.print("error: give an INVENTORY file, or --self")
             raise typer.Exit(2)
         with _errors():
-            opts = RunOptions(command=Command.UNLINK, inventory=str(inventory), self_link=self_, **common)
+            opts = RunOptions(command=Command.UNLINK, inventory=str(inventory), self_link=self_,
+                              **_run_kwargs(shared))
             inv = self_inventory(opts, err.print) if self_ else load(opts)
         out.print(f"would remove the links of {len(inv.identities)} identities:")
         for i in inv.identities:
@@ -462,7 +448,7 @@ def unlink(
                       markup=False)
         err.print("nothing changed: pass --yes to remove them")
         raise typer.Exit(0)
-    _run(Command.UNLINK, inventory, output, debug, self_link=self_, resume=resume, force=force, **common)
+    _run(Command.UNLINK, inventory, shared, self_link=self_, resume=resume, force=force)
 
 
 @app.command()
