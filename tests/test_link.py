@@ -85,6 +85,15 @@ class Cli:
         """The same options, acting on the signed-in (operator) identity with --self."""
         return CliRunner().invoke(app, self.argv(command, "--self", *args), catch_exceptions=False)
 
+    def sql(self, statement: str, *params: str) -> None:
+        """Edit the journal directly, to stage what a crash would have left."""
+        db = sqlite3.connect(self.journal)
+        try:
+            db.execute(statement, params)
+            db.commit()
+        finally:
+            db.close()
+
     def statuses(self) -> dict[str, str]:
         """client_id → status of the latest run, read from the journal."""
         with Journal(self.journal) as j:
@@ -210,13 +219,10 @@ def test_resume_finishes_an_interrupted_run_without_writing_twice(
     # Turn that run into one interrupted after `inflight`'s PUT: drop its outcome and `todo`'s, unlink `todo`.
     with Journal(cli.journal) as j:
         run = j.runs()[-1]
-    db = sqlite3.connect(cli.journal)
     keys = [f"{x.tenant_id}|{x.client_id}" for x in (inflight, todo)]
-    db.executemany("DELETE FROM outcomes WHERE key=?", [(k,) for k in keys])
-    db.execute("DELETE FROM intents WHERE key=?", (keys[1],))
-    db.execute("UPDATE runs SET finished_at=NULL, exit_code=NULL")
-    db.commit()
-    db.close()
+    cli.sql("DELETE FROM outcomes WHERE key IN (?, ?)", *keys)
+    cli.sql("DELETE FROM intents WHERE key=?", keys[1])
+    cli.sql("UPDATE runs SET finished_at=NULL, exit_code=NULL")
     emulator.world.links.pop((todo.tenant_id, todo.object_id), None)
     writes_before = writes_total(emulator)
     result = cli("link", inv, "--resume")
@@ -245,10 +251,7 @@ def test_resume_refuses_a_changed_inventory_without_force(cli: Cli, emulator: Em
     r = by_name(emulator)["sp-secret"]
     inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
     cli("link", inv)
-    db = sqlite3.connect(cli.journal)
-    db.execute("UPDATE runs SET finished_at=NULL, exit_code=NULL")
-    db.commit()
-    db.close()
+    cli.sql("UPDATE runs SET finished_at=NULL, exit_code=NULL")  # as if the run had been killed
     inv.write_text(inv.read_text() + "\n")
     inv.write_text(inv.read_text().replace("ops", "ops2"))
     refused = cli("link", inv, "--resume")
@@ -343,10 +346,7 @@ def test_resume_writes_reports_a_crash_left_unwritten(cli: Cli, emulator: Emulat
     """A run that finished but died before its reports: --resume renders them, sending no request."""
     inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
     assert cli("link", inv).exit_code == 0
-    db = sqlite3.connect(cli.journal)
-    db.execute("UPDATE runs SET reported_at=NULL")
-    db.commit()
-    db.close()
+    cli.sql("UPDATE runs SET reported_at=NULL")
     for path in cli.reports.iterdir():
         path.unlink()
     emulator.reset_log()
@@ -433,10 +433,7 @@ def test_resume_refuses_other_write_options_without_force(cli: Cli, emulator: Em
     """Resuming with another --partner-id than the run started with is refused (a run has one target)."""
     inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
     assert cli("link", inv).exit_code == 0
-    db = sqlite3.connect(cli.journal)
-    db.execute("UPDATE runs SET finished_at=NULL, exit_code=NULL")
-    db.commit()
-    db.close()
+    cli.sql("UPDATE runs SET finished_at=NULL, exit_code=NULL")  # as if the run had been killed
     result = CliRunner().invoke(app, cli.argv("link", str(inv), "--resume", partner_id="7654321"))
     assert result.exit_code == 2
     assert "--partner-id was '1234567'" in result.output
