@@ -80,6 +80,26 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+def forget_keyvault_challenges() -> None:
+    """Empty azure-keyvault's process-wide challenge cache (keyed by host:port, never by world).
+
+    Emulators bind port 0, and the OS hands a port back to a later test whose world has another vault tenant:
+    the cached challenge then names the old tenant and the read fails with "the current credential is not
+    configured to acquire tokens for tenant …" (the flaky CI of issue 20). Each test starts with no challenge.
+    """
+    from azure.keyvault.secrets._shared import http_challenge_cache
+
+    http_challenge_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_keyvault_challenges() -> Iterator[None]:
+    """No Key Vault challenge survives from one test into the next."""
+    forget_keyvault_challenges()
+    yield
+    forget_keyvault_challenges()
+
+
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every socket connect in the test process must target loopback (asyncio uses the same method)."""
