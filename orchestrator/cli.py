@@ -2,7 +2,9 @@
 
 Business logic lives in runner/linker/report; this module only wires options to them. Results go to stdout
 (`--output table|json`), progress and the recap to stderr. Exit codes: 0 all rows succeeded, 1 the run
-completed with failures/skipped rows, 2 usage error or nothing ran, 130 interrupted (resume with --resume).
+completed with failures/skipped rows, 2 usage error or nothing ran, 3 stopped early because a shared cause
+(a rejected partner ID, an unreadable vault, an unreachable endpoint) made every identity fail (resumable),
+130 interrupted (resume with --resume).
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="pal-orchestrator",
     help="Link Partner Admin Link (PAL) across many customer tenants at once, and report coverage.",
+    epilog=("Exit codes: 0 every row succeeded; 1 the run completed but some identity failed or was skipped; "
+            "2 usage error or nothing ran; 3 stopped early: a shared cause (a rejected partner ID, a vault the "
+            "operator cannot read, an unreachable endpoint) failed the first identities alike — fix it, then "
+            "--resume; 130 interrupted (--resume continues)."),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -338,6 +344,9 @@ def _run(
         result = execute(options, progress=TerminalProgress(err), recognizer_factory=recognizer,
                          announce=lambda text: err.print(text, markup=False))
         _print_results(result, shared["output"])
+    if result.stop:
+        err.print(Text.assemble(("stopped: ", "bold red"), result.stop))
+        raise typer.Exit(result.exit_code)
     raise typer.Exit(exit_code(result))
 
 

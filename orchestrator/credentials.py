@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .errors import UsageError
-from .models import CredentialType, Identity, Status
+from .models import CredentialType, Identity, SharedCause, Status
 from .settings import Endpoints
 
 PKCS12 = "application/x-pkcs12"
@@ -56,12 +56,16 @@ PEM = "application/x-pem-file"
 class IdentityFailure(Exception):
     """One identity cannot proceed; the linker turns it into an Outcome (never escapes a run)."""
 
-    def __init__(self, status: Status, code: str | None, message: str, *, wait_s: float | None = None) -> None:
+    def __init__(
+        self, status: Status, code: str | None, message: str, *, wait_s: float | None = None,
+        cause: SharedCause | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.wait_s = wait_s
+        self.cause = cause  # set when the failure does not depend on the identity (see runner's stop rule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +206,11 @@ class VaultReader:
             await close()
 
 
-def keyvault_failure(exc: HttpResponseError) -> IdentityFailure:
-    """Map a Key Vault refusal to the outcome vocabulary (404 missing, 403 forbidden or disabled)."""
+def keyvault_failure(exc: HttpResponseError, vault_url: str) -> IdentityFailure:
+    """Map a Key Vault refusal to the outcome vocabulary (404 missing, 401/403 forbidden or disabled).
+
+    401/403 carry a shared cause: the operator's access to that vault, the same for every secret in it.
+    """
     code, inner, message = error_fields(exc)
     if isinstance(exc, ResourceNotFoundError) or exc.status_code == 404:
         return IdentityFailure(Status.CREDENTIAL_MISSING, code or "SecretNotFound", message or "secret not found")
@@ -211,7 +218,11 @@ def keyvault_failure(exc: HttpResponseError) -> IdentityFailure:
         disabled = inner == "SecretDisabled" or "disabled" in (message or "").lower()
         if disabled:
             return IdentityFailure(Status.CREDENTIAL_DISABLED, inner or code or "SecretDisabled", message)
-        return IdentityFailure(Status.CREDENTIAL_FORBIDDEN, code or "Forbidden", message or "access denied")
+        return IdentityFailure(Status.CREDENTIAL_FORBIDDEN, code or "Forbidden", message or "access denied",
+                               cause=SharedCause("vault_forbidden", vault_url, code or "Forbidden"))
+    if exc.status_code == 401:  # the operator's token was refused after the challenge
+        return IdentityFailure(Status.CREDENTIAL_FORBIDDEN, code or "Unauthorized", message or "unauthorized",
+                               cause=SharedCause("vault_forbidden", vault_url, code or "Unauthorized"))
     return IdentityFailure(Status.FAILED, code or f"HTTP{exc.status_code}", message or str(exc.reason))
 
 

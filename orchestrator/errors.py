@@ -8,6 +8,7 @@
     │   ├── JournalBusyError      another run holds the journal (exit 2)
     │   └── InventoryChangedError --resume of an inventory whose SHA-256 changed, without --force (exit 2)
     ├── OperatorAuthError         the orchestrator's own sign-in (for Key Vault) failed (exit 2)
+    ├── EndpointError             an ARM endpoint cannot be reached or does not answer as ARM (exit 2)
     └── ReportError               a report cannot be written, e.g. an unsafe report directory (exit 2)
 """
 
@@ -46,6 +47,10 @@ class InventoryChangedError(JournalError):
 
 class OperatorAuthError(PalError):
     """The orchestrator's own sign-in, used to read Key Vault, failed."""
+
+
+class EndpointError(PalError):
+    """An endpoint the run needs cannot be reached, fails TLS, or answers as something else than Azure."""
 
 
 class ReportError(PalError):

@@ -77,6 +77,11 @@ CREATE TABLE IF NOT EXISTS intents (
     at TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
 );
+CREATE TABLE IF NOT EXISTS redo (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
 CREATE INDEX IF NOT EXISTS runs_by_inventory ON runs(inventory_path, started_at);
 """
 
@@ -228,6 +233,23 @@ class Journal:
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outcomes WHERE run_id=?", (run_id,)).fetchone()
         self._seq = int(row[0])
         self._db.execute("UPDATE runs SET finished_at=NULL, exit_code=NULL WHERE run_id=?", (run_id,))
+
+    def mark_redo(self, run_id: str, keys: list[str]) -> None:
+        """Outcomes a stopped run recorded for its shared cause: `--resume` runs these identities again."""
+        self._db.executemany("INSERT OR IGNORE INTO redo VALUES (?,?)", [(run_id, key) for key in keys])
+
+    def take_redo(self, run_id: str) -> set[str]:
+        """Forget the outcomes marked for redo (in one transaction) and return their keys."""
+        keys = {r[0] for r in self._db.execute("SELECT key FROM redo WHERE run_id=?", (run_id,))}
+        if keys:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute(
+                    "DELETE FROM outcomes WHERE run_id=? AND key IN (SELECT key FROM redo WHERE run_id=?)",
+                    (run_id, run_id),
+                )
+                self._db.execute("DELETE FROM redo WHERE run_id=?", (run_id,))
+        return keys
 
     def record_intent(self, run_id: str, key: str, action: str, partner_id: str) -> None:
         """Committed durably (fsync, even against a power loss) before a write to Azure is sent."""

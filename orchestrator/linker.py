@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from azure.core.credentials import AccessToken
@@ -24,11 +25,11 @@ from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
     HttpResponseError,
-    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
 )
 from azure.identity.aio import ClientAssertionCredential, ManagedIdentityCredential
 from azure.mgmt.managementpartner.aio import ACEProvisioningManagementPartnerAPI
-from azure.mgmt.managementpartner.models import PartnerResponse
 
 from .credentials import (
     IdentityFailure,
@@ -43,11 +44,13 @@ from .credentials import (
     material_from_secret,
     one_line,
     shared_client_kwargs,
+    split_secret_uri,
     token_claims,
 )
-from .models import Command, CredentialType, Identity, LinkState, Outcome, Status
+from .models import Command, CredentialType, Identity, LinkState, Outcome, SharedCause, Status
+from .partner import Answer, LinkRead, PartnerApi
 from .recognition import Recognizer
-from .retrying import CallStats, Retrier, RetryAfterTooLong, classify
+from .retrying import CallStats, Retrier, RetryAfterTooLong, classify, network_failure
 from .retrying import aadsts_code as aadsts_code_of
 from .settings import Endpoints
 
@@ -65,18 +68,19 @@ class ArmClients:
 
     def __init__(self, transport: SharedTransport) -> None:
         self._transport = transport
-        self._partner: dict[str, ACEProvisioningManagementPartnerAPI] = {}
+        self._partner: dict[str, PartnerApi] = {}
 
-    def partner_client(self, endpoints: Endpoints) -> ACEProvisioningManagementPartnerAPI:
+    def partner_api(self, endpoints: Endpoints) -> PartnerApi:
         found = self._partner.get(endpoints.arm_endpoint)
         if found is None:
-            found = ACEProvisioningManagementPartnerAPI(**shared_client_kwargs(self._transport, endpoints))
+            client = ACEProvisioningManagementPartnerAPI(**shared_client_kwargs(self._transport, endpoints))
+            found = PartnerApi(client, endpoints.arm_endpoint)
             self._partner[endpoints.arm_endpoint] = found
         return found
 
     async def close(self) -> None:
-        for client in self._partner.values():
-            await client.close()
+        for api in self._partner.values():
+            await api.client.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,10 @@ class _Run:
         self.expires_on: datetime | None = None
         self.credential_type: str | None = identity.credential_type.value if identity.credential_type else None
         self.object_id: str | None = None
+        self.material: Material | None = None
+        self.endpoints: Endpoints | None = None
+        self.refreshed = False
+        self.host = ""  # the host of the step in progress, named when it cannot be reached
 
 
 async def reconcile(identity: Identity, ctx: LinkContext) -> Outcome:
@@ -118,7 +126,7 @@ async def reconcile(identity: Identity, ctx: LinkContext) -> Outcome:
     except IdentityFailure as failure:
         outcome = _outcome(
             run, failure.status, error_code=failure.code, error_message=one_line(failure.message),
-            wait_s=failure.wait_s or run.stats.refused_wait_s,
+            wait_s=failure.wait_s or run.stats.refused_wait_s, cause=failure.cause,
         )
     except RetryAfterTooLong as exc:
         outcome = _outcome(
@@ -127,7 +135,9 @@ async def reconcile(identity: Identity, ctx: LinkContext) -> Outcome:
             wait_s=exc.wait_s,
         )
     except (AzureError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-        outcome = _outcome(run, Status.FAILED, error_code=_code_of(exc), error_message=_message_of(exc))
+        code = _code_of(exc)
+        cause = SharedCause("unreachable", run.host, code) if _unreachable(exc) and run.host else None
+        outcome = _outcome(run, Status.FAILED, error_code=code, error_message=_message_of(exc), cause=cause)
     except Exception as exc:  # noqa: BLE001 - a bug must not stop the other identities; it is logged loudly
         log.error("unexpected error for %s (%s): %s", identity.key, identity.location, type(exc).__name__)
         outcome = _outcome(
@@ -139,15 +149,16 @@ async def reconcile(identity: Identity, ctx: LinkContext) -> Outcome:
 async def _reconcile(run: _Run) -> Outcome:
     identity, ctx = run.identity, run.ctx
     current_token.set(None)  # never let a previous identity's token serve this one
-    endpoints = ctx.endpoints(identity)
-    material = await _read_material(run)
+    endpoints = run.endpoints = ctx.endpoints(identity)
+    material = run.material = await _read_material(run)
+    run.host = _host(endpoints.authority_host)
     token = await _sign_in(run, material, endpoints)
     claims = token_claims(token.token)
     run.object_id = claims.get("oid") or claims.get("sub")
     current_token.set(token.token)  # this task's identity, for the run-wide clients (TaskTokenPolicy)
-    client = ctx.clients.partner_client(endpoints)
-    state = await _read_link(run, client)
-    outcome = await _decide(run, client, state)
+    api = ctx.clients.partner_api(endpoints)
+    run.host = _host(endpoints.arm_endpoint)
+    outcome = await _decide(run, api, await _read(run, api))
     if ctx.recognizer is not None and ctx.command is not Command.UNLINK:
         # recognition never changes the link's status: whatever happens, it is a RecognitionResult
         outcome = replace(outcome, recognition=await ctx.recognizer(identity, token, run.object_id, endpoints))
@@ -168,12 +179,14 @@ async def _read_material(run: _Run) -> Material | None:
         raise IdentityFailure(Status.CREDENTIAL_MISSING, "NoSecretLocation", "no Key Vault secret is given")
     vault = ctx.vault
     uri = identity.secret_uri
+    vault_url = split_secret_uri(uri)[0]
+    run.host = _host(vault_url)
     try:
         value, content_type, attrs = await ctx.retrier.call(lambda: vault.get(uri), run.stats)
     except HttpResponseError as exc:
         if classify(exc).transient:
             raise
-        raise keyvault_failure(exc) from None
+        raise keyvault_failure(exc, vault_url) from None
     run.expires_on = attrs.get("expires_on")
     material = material_from_secret(identity, value, content_type, attrs, now=ctx.clock())
     run.expires_on = material.expires_on
@@ -243,131 +256,151 @@ def _credential_for(
 
 
 async def _arm(run: _Run, op: Callable[[], Awaitable[Any]]) -> Any:
-    return await run.ctx.retrier.call(op, run.stats)
-
-
-async def _read_link(run: _Run, client: ACEProvisioningManagementPartnerAPI) -> LinkState:
-    """The caller's current link, whatever its partner ID (GET …/partners); none → an empty LinkState."""
+    """One ARM call, retried; a 401 (an expired or refused token) is answered by one fresh sign-in and one retry."""
     try:
-        response = await _arm(run, lambda: client.partners.get())
-    except ResourceNotFoundError as exc:
-        code = error_fields(exc)[0]
-        if code in (None, "ManagementPartnerNotFound"):  # the documented "not linked" answer
-            return LinkState()
-        raise _arm_failure(exc) from None  # a 404 from a wrong endpoint or a proxy is not "not linked"
-    except HttpResponseError as exc:
-        raise _arm_failure(exc) from None
-    return _state(response)
+        return await run.ctx.retrier.call(op, run.stats)
+    except ClientAuthenticationError as exc:
+        if exc.status_code != 401 or not await _refresh(run):
+            raise
+        return await run.ctx.retrier.call(op, run.stats)
 
 
-async def _decide(run: _Run, client: ACEProvisioningManagementPartnerAPI, state: LinkState) -> Outcome:
-    identity, ctx = run.identity, run.ctx
-    target = identity.partner_id
-    linked = state.partner_id
-    on_target = linked is not None and linked.strip().lower() == target.strip().lower()
-    prior = ctx.prior_intents.get(identity.key)
-    command = ctx.command
+async def _refresh(run: _Run) -> bool:
+    """A fresh token for this identity, once per reconcile (a long Retry-After can outlive a token)."""
+    if run.refreshed or run.endpoints is None:
+        return False
+    run.refreshed = True
+    token = await _sign_in(run, run.material, run.endpoints)
+    current_token.set(token.token)
+    return True
 
+
+async def _read(run: _Run, api: PartnerApi) -> LinkRead:
+    return await api.read(run.identity.partner_id, lambda op: _arm(run, op))
+
+
+async def _decide(run: _Run, api: PartnerApi, read: LinkRead) -> Outcome:
+    command, target = run.ctx.command, run.identity.partner_id
+    state, linked, on_target = read.state, read.state.partner_id, read.on(target)
+    blind = None if read.whole else f"not linked to {target}; {_BLIND}"
     if command is Command.AUDIT:
         if linked is None:
-            return _outcome(run, Status.NOT_LINKED, state=state)
-        status = Status.ALREADY_LINKED if on_target else Status.LINKED_ELSEWHERE
-        return _outcome(run, status, state=state)
+            return _outcome(run, Status.NOT_LINKED, state=state, error_message=blind)
+        return _outcome(run, Status.ALREADY_LINKED if on_target else Status.LINKED_ELSEWHERE, state=state)
     if command is Command.PLAN:
         if linked is None:
-            return _outcome(run, Status.WOULD_LINK, state=state)
+            return _outcome(run, Status.WOULD_LINK, state=state, error_message=blind)
         if on_target:
             return _outcome(run, Status.ALREADY_LINKED, state=state)
-        return _outcome(run, Status.WOULD_RELINK if ctx.overwrite else Status.LINKED_ELSEWHERE, state=state)
+        return _outcome(run, Status.WOULD_RELINK if run.ctx.overwrite else Status.LINKED_ELSEWHERE, state=state)
     if command is Command.UNLINK:
-        if linked is None:
-            return _outcome(run, Status.UNLINKED, state=state, error_message="was not linked; nothing to remove")
-        if not on_target:
-            return _outcome(run, Status.LINKED_ELSEWHERE, state=state,
-                            error_message=f"linked to {linked}, not {target}: left alone")
-        ctx.record_intent(identity.key, "unlink", target)
-        await _write(run, client, lambda: client.partner.delete(target), None)
-        after = await _read_link(run, client)
-        if after.partner_id is not None:
-            raise IdentityFailure(Status.FAILED, "VerifyFailed", "the link is still present after DELETE")
-        return _outcome(run, Status.UNLINKED, state=state)
+        return await _unlink(run, api, read)
+    return await _link(run, api, read)
 
-    # link
-    if on_target:
+
+#: What an outcome says when the service does not answer GET …/partners (no ID).
+_BLIND = "the service does not answer GET …/partners, so a link to another partner ID cannot be seen"
+
+
+async def _link(run: _Run, api: PartnerApi, read: LinkRead) -> Outcome:
+    identity, ctx, target = run.identity, run.ctx, run.identity.partner_id
+    linked = read.state.partner_id
+    if read.on(target):
+        prior = ctx.prior_intents.get(identity.key)
         if prior is not None:  # this run announced the write, then died before recording it: it was ours
-            status = Status.RELINKED if prior[0] == "relink" else Status.LINKED
-            return _outcome(run, status, state=state)
-        return _outcome(run, Status.ALREADY_LINKED, state=state)
+            return _outcome(run, Status.RELINKED if prior[0] == "relink" else Status.LINKED, state=read.state)
+        return _outcome(run, Status.ALREADY_LINKED, state=read.state)
     if linked is not None and not ctx.overwrite:
         return _outcome(
-            run, Status.LINKED_ELSEWHERE, state=state,
-            error_code="LinkedElsewhere",
+            run, Status.LINKED_ELSEWHERE, state=read.state, error_code="LinkedElsewhere",
             error_message=f"linked to partner ID {linked}; pass --overwrite to switch it to {target}",
         )
     action = "relink" if linked is not None else "link"
-    ctx.record_intent(identity.key, action, target)
-    if action == "relink":
-        await _write(run, client, lambda: client.partner.update(target), target)
-    else:
-        await _write(run, client, lambda: client.partner.create(target), target)
-    after = await _read_link(run, client)
-    if after.partner_id is None or after.partner_id.strip().lower() != target.strip().lower():
-        if action == "link" and after.partner_id is not None:
+    refusal = await _write(run, api, action)
+    after = await _read(run, api)
+    if action == "relink" and refusal is not None and refusal.not_linked and after.state.partner_id is None:
+        action, refusal = "link", await _write(run, api, "link")  # deleted between read and PATCH: create it
+        after = await _read(run, api)
+    elif action == "link" and refusal is not None and refusal.already_linked and ctx.overwrite and not after.whole:
+        action, refusal = "relink", await _write(run, api, "relink")  # linked to an ID the service won't tell
+        after = await _read(run, api)
+    return _after_write(run, action, refusal, after)
+
+
+def _after_write(run: _Run, action: str, refusal: Answer | None, after: LinkRead) -> Outcome:
+    """The outcome is what the read-back shows, whatever status code the write got."""
+    target = run.identity.partner_id
+    if after.on(target):
+        return _outcome(run, Status.RELINKED if action == "relink" else Status.LINKED, state=after.state)
+    if after.state.partner_id is not None:
+        if action == "link":
             return _outcome(
-                run, Status.LINKED_ELSEWHERE, state=after, error_code="Conflict",
-                error_message=f"linked to partner ID {after.partner_id} by someone else meanwhile",
+                run, Status.LINKED_ELSEWHERE, state=after.state, error_code=refusal.code if refusal else "Conflict",
+                error_message=f"linked to partner ID {after.state.partner_id} by someone else meanwhile",
             )
-        raise IdentityFailure(Status.FAILED, "VerifyFailed", "the link read back does not show the target ID")
-    return _outcome(run, Status.RELINKED if action == "relink" else Status.LINKED, state=after)
+        raise IdentityFailure(Status.FAILED, "VerifyFailed", f"still linked to {after.state.partner_id} after PATCH")
+    if refusal is None:
+        raise IdentityFailure(Status.FAILED, "VerifyFailed",
+                              f"the write was answered, but the link read back does not show {target}")
+    code = refusal.code or f"HTTP{refusal.status}"
+    if code.lower() == "partneridinvalid" or (refusal.status == 400 and "partner id" in refusal.message.lower()
+                                              and not refusal.already_linked):
+        raise IdentityFailure(Status.PARTNER_ID_INVALID, code, refusal.message or "the partner ID is not valid",
+                              cause=SharedCause("partner_id_rejected", target, code))
+    if refusal.already_linked and not after.whole:
+        return _outcome(
+            run, Status.LINKED_ELSEWHERE, state=after.state, error_code=code,
+            error_message=f"linked to another partner ID, which the service does not tell ({_BLIND}); "
+                          f"pass --overwrite to switch it to {target}",
+        )
+    if refusal.already_linked:
+        raise IdentityFailure(Status.FAILED, code, f"the service refused to link {target} ({refusal.message}) "
+                              "although no link can be read", cause=SharedCause("refused_unexplained", target, code))
+    cause = SharedCause("token_rejected", run.endpoints.arm_endpoint, code) if (
+        refusal.status == 401 and run.endpoints is not None) else None
+    raise IdentityFailure(Status.FAILED, code, refusal.message or f"HTTP {refusal.status}", cause=cause)
 
 
-async def _write(
-    run: _Run, client: ACEProvisioningManagementPartnerAPI, op: Callable[[], Awaitable[Any]], target: str | None
-) -> None:
-    """A PUT/PATCH (target = the partner ID) or DELETE (target None), never re-sent blindly.
+async def _unlink(run: _Run, api: PartnerApi, read: LinkRead) -> Outcome:
+    target = run.identity.partner_id
+    linked = read.state.partner_id
+    if not read.on(target):
+        if linked is None:
+            note = "was not linked; nothing to remove" if read.whole else f"was not linked to {target}"
+            return _outcome(run, Status.UNLINKED, state=read.state, error_message=note)
+        return _outcome(run, Status.LINKED_ELSEWHERE, state=read.state,
+                        error_message=f"linked to {linked}, not {target}: left alone")
+    refusal = await _write(run, api, "unlink")
+    after = await _read(run, api)
+    if after.on(target):
+        code = (refusal.code or f"HTTP{refusal.status}") if refusal else "VerifyFailed"
+        raise IdentityFailure(Status.FAILED, code, "the link is still present after DELETE")
+    return _outcome(run, Status.UNLINKED, state=LinkState(partner_name=read.state.partner_name))
 
-    After a transient failure the link is read first: a write whose answer was lost but which took effect is
-    not written again. A 409 is left to the read-back to explain; other refusals become outcomes.
-    """
+
+async def _write(run: _Run, api: PartnerApi, action: str) -> Answer | None:
+    """A PUT ("link"), PATCH ("relink") or DELETE ("unlink"), announced in the journal first, never re-sent
+    blindly: after a transient failure the link is read, and a write that landed is not sent again. Returns the
+    service's refusal (None when answered with success); a 401 gets one fresh sign-in and one re-send."""
+    identity, ctx, target = run.identity, run.ctx, run.identity.partner_id
+    ctx.record_intent(identity.key, action, target)
+    ops = {"link": api.client.partner.create, "relink": api.client.partner.update, "unlink": api.client.partner.delete}
+    op = ops[action]
 
     async def landed() -> bool:
-        linked = (await _read_link(run, client)).partner_id
-        if target is None:
-            return linked is None
-        return linked is not None and linked.strip().lower() == target.strip().lower()
+        on_target = (await _read(run, api)).on(target)
+        return not on_target if action == "unlink" else on_target
 
-    try:
-        await run.ctx.retrier.write(op, landed, run.stats)
-    except HttpResponseError as exc:
-        if exc.status_code == 409:
-            return
-        raise _arm_failure(exc) from None
+    async def send(attempt: Callable[[], Awaitable[None]]) -> None:
+        await ctx.retrier.write(attempt, landed, run.stats)
 
-
-def _arm_failure(exc: HttpResponseError) -> BaseException:
-    if classify(exc).transient:
-        return exc
-    code, _inner, message = error_fields(exc)
-    if code == "PartnerIdInvalid" or (exc.status_code == 400 and "partner id" in message.lower()):
-        return IdentityFailure(Status.PARTNER_ID_INVALID, code or "PartnerIdInvalid", message)
-    return IdentityFailure(Status.FAILED, code or f"HTTP{exc.status_code}", message)
+    refusal = await api.write(lambda: op(target), send)
+    if refusal is not None and refusal.status == 401 and await _refresh(run):
+        refusal = await api.write(lambda: op(target), send)
+    return refusal
 
 
 # -- values --------------------------------------------------------------------------------------------------
-
-
-def _state(response: PartnerResponse | None) -> LinkState:
-    if response is None or not response.partner_id or (response.state or "").lower() == "deleted":
-        return LinkState()
-    return LinkState(
-        partner_id=str(response.partner_id),
-        partner_name=response.partner_name,
-        object_id=response.object_id,
-        tenant_id=response.tenant_id,
-        created_time=response.created_time,
-        updated_time=response.updated_time,
-        version=response.version,
-    )
 
 
 def _outcome(
@@ -378,6 +411,7 @@ def _outcome(
     error_code: str | None = None,
     error_message: str | None = None,
     wait_s: float | None = None,
+    cause: SharedCause | None = None,
 ) -> Outcome:
     identity = run.identity
     state = state or LinkState()
@@ -403,10 +437,23 @@ def _outcome(
         extra=identity.extra,
         source=identity.source,
         line=identity.line,
+        shared_cause=cause,
     )
 
 
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """No answer at all (refused, DNS, TLS, timeouts) after the retry budget: a host problem, not the identity's."""
+    return isinstance(exc, ServiceRequestError | ServiceResponseError | aiohttp.ClientConnectionError | TimeoutError)
+
+
 def _code_of(exc: BaseException) -> str:
+    network = network_failure(exc)
+    if network is not None:
+        return network
     if isinstance(exc, TimeoutError):
         return "Timeout"
     if isinstance(exc, HttpResponseError):

@@ -183,6 +183,17 @@ class RecognitionResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedCause:
+    """A failure whose cause does not depend on the identity (a rejected partner ID, a vault the operator cannot
+    read, an endpoint that cannot be reached): when it fails every identity, the run stops (exit 3)."""
+
+    #: partner_id_rejected | refused_unexplained | vault_forbidden | unreachable | token_rejected | not_partner_api
+    kind: str
+    subject: str  # what it is about: the partner ID, the vault URL, the host or endpoint
+    code: str  # the error code the service gave
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """The final result for one identity in one run: a value, never an exception.
 
@@ -212,3 +223,4 @@ class Outcome:
     extra: tuple[tuple[str, str], ...] = field(default=())
     source: str = ""
     line: int = 0
+    shared_cause: SharedCause | None = None  # run control only; not journaled

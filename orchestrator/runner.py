@@ -17,7 +17,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from azure.core.exceptions import ClientAuthenticationError
 
 from . import __version__
+from .breaker import Breaker, Stop
 from .credentials import SharedTransport, VaultReader, operator_credential, split_secret_uri, token_claims
 from .errors import (
     InventoryChangedError,
@@ -38,6 +39,7 @@ from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
 from .linker import ArmClients, LinkContext, reconcile
 from .models import SUCCESS_STATUSES, Cloud, Command, CredentialType, Identity, Outcome, Status
+from .partner import probe_arm
 from .recognition import Recognizer
 from .retrying import CallStats, Retrier, Sleep
 from .settings import DEFAULT_CONCURRENCY, DEFAULT_RETRY, Endpoints, RetrySettings, endpoints_for
@@ -91,6 +93,7 @@ class RunResult:
     inventory: Inventory | None = None
     nothing_to_resume: bool = False
     resumed: bool = False
+    stop: str | None = None  # why the run stopped early (exit 3): the shared cause and its fix, in one line
 
 
 class Progress(Protocol):
@@ -126,6 +129,10 @@ def operator_name() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+#: A shared cause made every identity fail: the run stopped early and stays resumable.
+STOPPED_EXIT_CODE = 3
 
 
 def exit_code_for(command: Command, counts: dict[str, int]) -> int:
@@ -171,9 +178,37 @@ def execute(
     recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None = None,
     announce: Callable[[str], None] = lambda text: None,
 ) -> RunResult:
-    """Run `options.command` over the inventory; raises only run-level errors (see errors.py)."""
-    progress = progress or NullProgress()
+    """Run `options.command` over the inventory; raises only run-level errors (see errors.py).
+
+    The steps: check the options and load the inventory; open the journal and start (or resume) the run; fan out
+    over the identities; finish the run and render its reports from the journal.
+    """
     started = time.monotonic()
+    inventory = _prepare(options, announce)
+    journal = Journal(options.journal)
+    try:
+        journal.lock()
+        opened = _open_run(journal, options, inventory)
+        if isinstance(opened, RunResult):
+            return replace(opened, elapsed_s=time.monotonic() - started)
+        stop = _work(journal, opened, options, progress or NullProgress(), sleep, recognizer_factory)
+        return _finish(journal, opened, options, inventory, stop, time.monotonic() - started)
+    finally:
+        journal.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenRun:
+    """A run started or resumed: what is left to do and what its earlier attempt announced."""
+
+    run_id: str
+    todo: list[Identity]
+    prior: dict[str, tuple[str, str]]
+    resumed: bool
+
+
+def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
+    """Refuse bad options before any work, then load the inventory (or the signed-in identity for --self)."""
     if options.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if options.write_reports:
@@ -187,89 +222,122 @@ def execute(
             f"{options.inventory}: no valid row to run ({len(inventory.skipped)} invalid); "
             "`pal-orchestrator validate` lists the problems"
         )
-    inventory_key = inventory.path if options.self_link else str(Path(options.inventory).resolve())
-    journal = Journal(options.journal)
+    return inventory
+
+
+def _inventory_key(options: RunOptions, inventory: Inventory) -> str:
+    return inventory.path if options.self_link else str(Path(options.inventory).resolve())
+
+
+def _open_run(journal: Journal, options: RunOptions, inventory: Inventory) -> _OpenRun | RunResult:
+    """Start a new run, or resume the last unfinished one (a RunResult when there is nothing to resume)."""
+    key = _inventory_key(options, inventory)
+    if options.resume:
+        return _resume_run(journal, options, inventory, key)
+    run_id = journal.start_run(
+        command=options.command.value,
+        inventory_path=key,
+        inventory_sha256=inventory.sha256,
+        inventory_rows=inventory.rows,
+        skipped=len(inventory.skipped),
+        partner_ids=sorted({i.partner_id for i in inventory.identities}),
+        options=options.recorded(),
+        tool_version=__version__,
+        operator=operator_name(),
+    )
+    for outcome in skipped_outcomes(inventory, _now()):
+        journal.record_outcome(run_id, outcome)
+    return _OpenRun(run_id, list(inventory.identities), {}, resumed=False)
+
+
+def _resume_run(journal: Journal, options: RunOptions, inventory: Inventory, key: str) -> _OpenRun | RunResult:
+    unfinished = journal.last_unfinished(key, options.command.value)
+    if unfinished is None:
+        unreported = journal.last_unreported(key, options.command.value)
+        if unreported is not None and options.write_reports:  # finished, then died before its reports
+            _report(journal, unreported.run_id, options)
+            counts = journal.outcome_counts(unreported.run_id)
+            return RunResult(unreported.run_id, int(unreported.exit_code or 0), counts, 0.0, str(journal.path),
+                             options.report_dir, inventory, resumed=True)
+        return RunResult(None, 0, {}, 0.0, str(journal.path), None, inventory, nothing_to_resume=True)
+    if unfinished.inventory_sha256 != inventory.sha256 and not options.force:
+        raise InventoryChangedError(
+            f"{options.inventory} changed since run {unfinished.run_id} started "
+            "(SHA-256 differs); pass --force to resume with the new content"
+        )
+    _check_same_options(unfinished.options, options)
+    run_id = unfinished.run_id
+    journal.reopen_run(run_id)
+    journal.take_redo(run_id)  # identities a stop left failed for its shared cause run again
+    for outcome in skipped_outcomes(inventory, _now()):  # idempotent: the first record of a key wins
+        journal.record_outcome(run_id, outcome)
+    done = journal.final_keys(run_id)
+    todo = [i for i in inventory.identities if i.key not in done]
+    return _OpenRun(run_id, todo, journal.intents(run_id), resumed=True)
+
+
+def _work(
+    journal: Journal,
+    run: _OpenRun,
+    options: RunOptions,
+    progress: Progress,
+    sleep: Sleep | None,
+    recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None,
+) -> Stop | None:
+    """Fan out over what is left, journaling each outcome as it arrives; returns the stop, if the run stopped."""
+    breaker = Breaker(len(run.todo), options.concurrency)
+    stopped: list[Outcome] = []
+
+    def on_outcome(outcome: Outcome) -> None:
+        journal.record_outcome(run.run_id, outcome)
+        breaker.observe(outcome)
+        if outcome.shared_cause is not None:
+            stopped.append(outcome)
+        progress.advance(outcome)
+
+    def on_intent(key: str, action: str, partner_id: str) -> None:
+        journal.record_intent(run.run_id, key, action, partner_id)
+
+    progress.start(len(run.todo))
+    previous = _interrupt_on_sigterm()
     try:
-        journal.lock()
-        todo: list[Identity] = list(inventory.identities)
-        prior: dict[str, tuple[str, str]] = {}
-        resumed = False
-        if options.resume:
-            unfinished = journal.last_unfinished(inventory_key, options.command.value)
-            if unfinished is None:
-                unreported = journal.last_unreported(inventory_key, options.command.value)
-                if unreported is not None and options.write_reports:  # finished, then died before its reports
-                    _report(journal, unreported.run_id, options)
-                    counts = journal.outcome_counts(unreported.run_id)
-                    return RunResult(unreported.run_id, int(unreported.exit_code or 0), counts,
-                                     time.monotonic() - started, str(journal.path), options.report_dir,
-                                     inventory, resumed=True)
-                return RunResult(None, 0, {}, time.monotonic() - started, str(journal.path), None,
-                                 inventory, nothing_to_resume=True)
-            if unfinished.inventory_sha256 != inventory.sha256 and not options.force:
-                raise InventoryChangedError(
-                    f"{options.inventory} changed since run {unfinished.run_id} started "
-                    "(SHA-256 differs); pass --force to resume with the new content"
-                )
-            _check_same_options(unfinished.options, options)
-            run_id = unfinished.run_id
-            journal.reopen_run(run_id)
-            for outcome in skipped_outcomes(inventory, _now()):  # idempotent: the first record of a key wins
-                journal.record_outcome(run_id, outcome)
-            done = journal.final_keys(run_id)
-            todo = [i for i in todo if i.key not in done]
-            prior = journal.intents(run_id)
-            resumed = True
-        else:
-            run_id = journal.start_run(
-                command=options.command.value,
-                inventory_path=inventory_key,
-                inventory_sha256=inventory.sha256,
-                inventory_rows=inventory.rows,
-                skipped=len(inventory.skipped),
-                partner_ids=sorted({i.partner_id for i in inventory.identities}),
-                options=options.recorded(),
-                tool_version=__version__,
-                operator=operator_name(),
-            )
-            for outcome in skipped_outcomes(inventory, _now()):
-                journal.record_outcome(run_id, outcome)
-
-        def on_outcome(outcome: Outcome) -> None:
-            journal.record_outcome(run_id, outcome)
-            progress.advance(outcome)
-
-        def on_intent(key: str, action: str, partner_id: str) -> None:
-            journal.record_intent(run_id, key, action, partner_id)
-
-        progress.start(len(todo))
-        previous = _interrupt_on_sigterm()
-        try:
-            asyncio.run(
-                _fan_out(todo, options, on_outcome, on_intent, prior, sleep=sleep,
-                         recognizer_factory=recognizer_factory)
-            )
-        except KeyboardInterrupt:
-            raise Interrupted(run_id) from None
-        except PalError:
-            journal.finish_run(run_id, 2)  # a run-level failure ends the run: --resume must not pick it up later
-            raise
-        except sqlite3.Error as exc:
-            raise JournalError(f"writing the journal {journal.path} failed: {exc}") from exc
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            progress.finish()
-        counts = journal.outcome_counts(run_id)
-        code = exit_code_for(options.command, counts)
-        journal.finish_run(run_id, code)
-        report_dir: str | None = None
-        if options.write_reports:
-            _report(journal, run_id, options)
-            report_dir = options.report_dir
-        return RunResult(run_id, code, counts, time.monotonic() - started, str(journal.path), report_dir,
-                         inventory, resumed=resumed)
+        asyncio.run(_fan_out(run.todo, options, on_outcome, on_intent, run.prior, breaker,
+                             sleep=sleep, recognizer_factory=recognizer_factory))
+    except KeyboardInterrupt:
+        raise Interrupted(run.run_id) from None
+    except PalError:
+        journal.finish_run(run.run_id, 2)  # a run-level failure ends the run: --resume must not pick it up later
+        raise
+    except sqlite3.Error as exc:
+        raise JournalError(f"writing the journal {journal.path} failed: {exc}") from exc
     finally:
-        journal.close()
+        signal.signal(signal.SIGTERM, previous)
+        progress.finish()
+    stop = breaker.tripped
+    if stop is not None:
+        journal.mark_redo(run.run_id, [o.key for o in stopped if _same_cause(o, stop)])
+    return stop
+
+
+def _same_cause(outcome: Outcome, stop: Stop) -> bool:
+    cause = outcome.shared_cause
+    return cause is not None and (cause.kind, cause.subject.lower()) == (stop.cause.kind, stop.cause.subject.lower())
+
+
+def _finish(
+    journal: Journal, run: _OpenRun, options: RunOptions, inventory: Inventory, stop: Stop | None, elapsed_s: float
+) -> RunResult:
+    """Close the run (a stopped run stays open for --resume) and render its reports from the journal."""
+    counts = journal.outcome_counts(run.run_id)
+    code = STOPPED_EXIT_CODE if stop is not None else exit_code_for(options.command, counts)
+    if stop is None:
+        journal.finish_run(run.run_id, code)
+    report_dir: str | None = None
+    if options.write_reports:
+        _report(journal, run.run_id, options, mark=stop is None)
+        report_dir = options.report_dir
+    return RunResult(run.run_id, code, counts, elapsed_s, str(journal.path), report_dir, inventory,
+                     resumed=run.resumed, stop=stop.message(options.command) if stop else None)
 
 
 #: Options that decide what a run writes: a resume must use the ones the run was started with.
@@ -299,12 +367,13 @@ def _interrupt_on_sigterm() -> Any:
         return signal.getsignal(signal.SIGTERM)
 
 
-def _report(journal: Journal, run_id: str, options: RunOptions) -> None:
+def _report(journal: Journal, run_id: str, options: RunOptions, *, mark: bool = True) -> None:
     """Render the reports from the journal, then record that they exist (resume re-renders otherwise)."""
     from .report import write_reports  # pandas is imported only when reports are written
 
     write_reports(journal, run_id, options.report_dir, expiry_warning_days=options.expiry_warning_days)
-    journal.mark_reported(run_id)
+    if mark:
+        journal.mark_reported(run_id)
 
 
 def _now() -> datetime:
@@ -341,6 +410,7 @@ async def _fan_out(
     on_outcome: Callable[[Outcome], None],
     on_intent: Callable[[str, str, str], None],
     prior: dict[str, tuple[str, str]],
+    breaker: Breaker,
     *,
     sleep: Sleep | None,
     recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None,
@@ -351,6 +421,8 @@ async def _fan_out(
     async with SharedTransport(
         ca_bundle=options.ca_bundle, limit=max(8, options.concurrency * 2), timeout_s=options.retry.timeout_s
     ) as transport:
+        for endpoint in sorted({resolve(i).arm_endpoint for i in identities}):
+            await probe_arm(endpoint, transport, retrier)  # a wrong endpoint stops the run before any identity
         vault: VaultReader | None = None
         self_credential = None
         if options.self_link:
@@ -378,24 +450,52 @@ async def _fan_out(
                 recognizer=recognizer_factory(transport, retrier) if recognizer_factory else None,
                 self_credential=self_credential,
             )
-            queue = iter(identities)
-
-            async def worker() -> None:
-                for identity in queue:  # one shared iterator: the loop is single-threaded
-                    on_outcome(await reconcile(identity, ctx))
-
-            workers = [asyncio.create_task(worker()) for _ in range(min(options.concurrency, len(identities)))]
             try:
-                await asyncio.gather(*workers)
+                await _pool(identities, ctx, options.concurrency, breaker, on_outcome)
             finally:
-                for task in workers:
-                    task.cancel()
                 await clients.close()
         finally:
             if vault is not None:
                 await vault.close()
             if self_credential is not None:
                 await self_credential.close()
+
+
+async def _pool(
+    identities: list[Identity], ctx: LinkContext, concurrency: int, breaker: Breaker,
+    on_outcome: Callable[[Outcome], None],
+) -> None:
+    """A fixed pool of workers (never an unbounded gather) over one shared iterator; the breaker decides how many
+    identities may be in flight (a few until the first gets through) and stops new starts once it trips."""
+    queue = iter(identities)
+    gate = asyncio.Condition()
+    in_flight = 0
+
+    def may_start() -> bool:
+        return breaker.tripped is not None or in_flight < breaker.window
+
+    async def worker() -> None:
+        nonlocal in_flight
+        while True:
+            async with gate:
+                await gate.wait_for(may_start)
+                identity = None if breaker.tripped is not None else next(queue, None)
+                if identity is None:
+                    return
+                in_flight += 1
+            try:
+                on_outcome(await reconcile(identity, ctx))
+            finally:
+                async with gate:
+                    in_flight -= 1
+                    gate.notify_all()
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(identities)))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
 
 
 async def _warm(vault: VaultReader, identities: Iterable[Identity], retrier: Retrier) -> None:

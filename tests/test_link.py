@@ -440,9 +440,11 @@ def test_resume_refuses_other_write_options_without_force(cli: Cli, emulator: Em
 
 
 def test_a_404_from_a_wrong_endpoint_is_not_read_as_not_linked(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
-    """Only ManagementPartnerNotFound means "not linked": a wrong --arm-endpoint makes audit fail, not lie."""
+    """A wrong --arm-endpoint answers 404 `NotFound` (also a plausible "not linked"): the probe of
+    …/operations finds it is not ARM and stops the run before any identity is touched, instead of lying."""
     r = by_name(emulator)["sp-linked"]
     inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
     result = cli("audit", inv, "--arm-endpoint", emulator.arm_endpoint + "bogus/", "--no-recognition")
-    assert result.exit_code == 1, result.output
-    assert cli.statuses()[r.client_id] == "failed"
+    assert result.exit_code == 2, result.output
+    assert "does not answer as Azure Resource Manager" in result.output
+    assert not [q for q in emulator.requests if q.service in ("keyvault", "entra")]
