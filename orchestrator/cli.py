@@ -13,6 +13,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -76,8 +77,18 @@ SelfOpt = Annotated[
     typer.Option("--self", help="Act on the identity you are signed in as (Azure CLI, environment, managed "
                  "identity, workload identity: --operator-auth), not an inventory."),
 ]
+def _partner_id(value: str | None) -> str | None:
+    """A malformed --partner-id is the option's fault, not every row's: a usage error naming it (exit 2)."""
+    if value is not None and not re.fullmatch(r"\s*\d{6,10}\s*", value):
+        raise typer.BadParameter(f"{value!r} is not a partner location ID: use the 6–10 digit PLA ID from Partner "
+                                 "Center (not the global PGA ID)")
+    return value.strip() if value is not None else None
+
+
 PartnerOpt = Annotated[
-    str | None, typer.Option("--partner-id", envvar="PAL_PARTNER_ID", help="Default partner (location) ID.")
+    str | None,
+    typer.Option("--partner-id", envvar="PAL_PARTNER_ID", callback=_partner_id,
+                 help="Default partner location ID (6–10 digits)."),
 ]
 VaultOpt = Annotated[
     str | None,
@@ -152,15 +163,15 @@ def _configure_logging(debug: bool) -> None:
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Run-level errors become one clear line and an exit code; no traceback."""
+def _errors(error_exit: int | None = None) -> Iterator[None]:
+    """Run-level errors become one clear line and an exit code (`error_exit` overrides it); no traceback."""
     from .runner import Interrupted
 
     try:
         yield
     except PalError as exc:
         err.print(Text.assemble(("error: ", "bold red"), str(exc)))  # user text is never parsed as markup
-        raise typer.Exit(exc.exit_code) from None
+        raise typer.Exit(error_exit if error_exit is not None else exc.exit_code) from None
     except Interrupted as exc:
         err.print(f"[yellow]interrupted[/]: results so far are in the journal; continue with --resume ({exc.run_id})")
         raise typer.Exit(130) from None
@@ -333,8 +344,8 @@ def _run(
     _configure_logging(shared["debug"])
     if inventory is None and not kwargs.get("self_link"):
         err.print("error: give an INVENTORY file, or --self to act on the identity you are signed in as")
-        raise typer.Exit(2)
-    with _errors():
+        raise typer.Exit(1 if exit_code is _detailed_exit else 2)
+    with _errors(1 if exit_code is _detailed_exit else None):
         options = _options(command, inventory or Path("--self"), **kwargs, **_run_kwargs(shared))
         recognizer = None
         if options.recognition:
@@ -346,7 +357,6 @@ def _run(
         _print_results(result, shared["output"])
     if result.stop:
         err.print(Text.assemble(("stopped: ", "bold red"), result.stop))
-        raise typer.Exit(result.exit_code)
     raise typer.Exit(exit_code(result))
 
 
@@ -408,7 +418,7 @@ def _detailed_exit(result: RunResult) -> int:
     """plan --detailed-exitcode: 0 nothing to do, 2 writes pending, 1 errors (terraform's convention)."""
     counts = result.counts
     ok = {Status.ALREADY_LINKED.value, Status.WOULD_LINK.value, Status.WOULD_RELINK.value}
-    if any(status not in ok for status, n in counts.items() if n):
+    if result.stop or any(status not in ok for status, n in counts.items() if n):
         return 1
     return 2 if counts.get(Status.WOULD_LINK.value) or counts.get(Status.WOULD_RELINK.value) else 0
 
@@ -614,5 +624,23 @@ def _root(
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point. With `plan --detailed-exitcode`, any error (a usage error too) exits 1, so that a
+    pipeline reading 2 as "writes pending" never mistakes a failure for changes (Terraform's convention)."""
+    argv = sys.argv[1:]
+    try:
+        code = app(args=argv, prog_name="pal-orchestrator", standalone_mode=False)
+    except typer.Abort:
+        err.print("[yellow]interrupted[/]")
+        code = 130
+    except typer.TyperException as exc:  # a usage error (typer's click): shown as click shows it
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            err.print(f"error: {exc}", markup=False)
+        code = 1 if _detailed(argv) else int(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _detailed(argv: list[str]) -> bool:
+    return "--detailed-exitcode" in argv and "plan" in argv

@@ -99,6 +99,8 @@ class LinkContext:
     recognizer: Recognizer | None = None
     self_credential: AsyncTokenCredential | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: object ID → (key, FILE:LINE) of the first row that signed in as it: one principal, one write per run
+    principals: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class _Run:
@@ -114,6 +116,7 @@ class _Run:
         self.material: Material | None = None
         self.endpoints: Endpoints | None = None
         self.refreshed = False
+        self.token_expires_on = 0
         self.host = ""  # the host of the step in progress, named when it cannot be reached
 
 
@@ -155,7 +158,11 @@ async def _reconcile(run: _Run) -> Outcome:
     token = await _sign_in(run, material, endpoints)
     claims = token_claims(token.token)
     run.object_id = claims.get("oid") or claims.get("sub")
+    duplicate = _first_row_of(run)
+    if duplicate is not None:
+        return duplicate
     current_token.set(token.token)  # this task's identity, for the run-wide clients (TaskTokenPolicy)
+    run.token_expires_on = token.expires_on
     api = ctx.clients.partner_api(endpoints)
     run.host = _host(endpoints.arm_endpoint)
     outcome = await _decide(run, api, await _read(run, api))
@@ -256,7 +263,10 @@ def _credential_for(
 
 
 async def _arm(run: _Run, op: Callable[[], Awaitable[Any]]) -> Any:
-    """One ARM call, retried; a 401 (an expired or refused token) is answered by one fresh sign-in and one retry."""
+    """One ARM call, retried; a 401 (an expired or refused token) is answered by one fresh sign-in and one retry.
+    A token about to expire is renewed first (retries and Retry-After waits can outlive it)."""
+    if run.token_expires_on and run.token_expires_on - time.time() < RENEW_MARGIN_S:
+        await _renew(run)
     try:
         return await run.ctx.retrier.call(op, run.stats)
     except ClientAuthenticationError as exc:
@@ -266,13 +276,37 @@ async def _arm(run: _Run, op: Callable[[], Awaitable[Any]]) -> Any:
 
 
 async def _refresh(run: _Run) -> bool:
-    """A fresh token for this identity, once per reconcile (a long Retry-After can outlive a token)."""
+    """A fresh token after a 401, once per reconcile (a long Retry-After can outlive a token)."""
     if run.refreshed or run.endpoints is None:
         return False
     run.refreshed = True
+    await _renew(run)
+    return True
+
+
+async def _renew(run: _Run) -> None:
+    assert run.endpoints is not None
     token = await _sign_in(run, run.material, run.endpoints)
     current_token.set(token.token)
-    return True
+    run.token_expires_on = token.expires_on
+
+
+#: A token closer than this to its expiry is renewed before the next ARM call.
+RENEW_MARGIN_S = 300
+
+
+def _first_row_of(run: _Run) -> Outcome | None:
+    """A second row that signs in as a principal seen earlier in the run (its tenant spelled as a domain, say)
+    is a duplicate of the first: skipped before any read or write, naming the first row."""
+    if not run.object_id:
+        return None
+    mine = (run.identity.key, run.identity.location)
+    first = run.ctx.principals.setdefault(run.object_id.lower(), mine)
+    if first[0] == mine[0]:
+        return None
+    return _outcome(run, Status.SKIPPED, error_code="DuplicatePrincipal",
+                    error_message=f"the same service principal as {first[1]} (object ID {run.object_id}): "
+                                  "it is linked once, by that row; remove one of the two rows")
 
 
 async def _read(run: _Run, api: PartnerApi) -> LinkRead:

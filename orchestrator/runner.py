@@ -205,6 +205,7 @@ class _OpenRun:
     todo: list[Identity]
     prior: dict[str, tuple[str, str]]
     resumed: bool
+    principals: dict[str, tuple[str, str]] = field(default_factory=dict)  # object ID → (key, FILE:LINE)
 
 
 def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
@@ -273,7 +274,9 @@ def _resume_run(journal: Journal, options: RunOptions, inventory: Inventory, key
         journal.record_outcome(run_id, outcome)
     done = journal.final_keys(run_id)
     todo = [i for i in inventory.identities if i.key not in done]
-    return _OpenRun(run_id, todo, journal.intents(run_id), resumed=True)
+    principals = {o.object_id.lower(): (o.key, f"{o.source}:{o.line}") for o in journal.iter_outcomes(run_id)
+                  if o.object_id and o.status is not Status.SKIPPED}
+    return _OpenRun(run_id, todo, journal.intents(run_id), resumed=True, principals=principals)
 
 
 def _work(
@@ -301,7 +304,7 @@ def _work(
     progress.start(len(run.todo))
     previous = _interrupt_on_sigterm()
     try:
-        asyncio.run(_fan_out(run.todo, options, on_outcome, on_intent, run.prior, breaker,
+        asyncio.run(_fan_out(run.todo, options, on_outcome, on_intent, run, breaker,
                              sleep=sleep, recognizer_factory=recognizer_factory))
     except KeyboardInterrupt:
         raise Interrupted(run.run_id) from None
@@ -409,7 +412,7 @@ async def _fan_out(
     options: RunOptions,
     on_outcome: Callable[[Outcome], None],
     on_intent: Callable[[str, str, str], None],
-    prior: dict[str, tuple[str, str]],
+    run: _OpenRun,
     breaker: Breaker,
     *,
     sleep: Sleep | None,
@@ -446,7 +449,8 @@ async def _fan_out(
                 vault=vault,
                 record_intent=on_intent,
                 overwrite=options.overwrite,
-                prior_intents=prior,
+                prior_intents=run.prior,
+                principals=run.principals,
                 recognizer=recognizer_factory(transport, retrier) if recognizer_factory else None,
                 self_credential=self_credential,
             )

@@ -111,3 +111,31 @@ def test_the_demo_links_the_shipped_inventory_and_writes_reports(tmp_path: Path)
         assert summary["status_counts"].get(status), status
     for name in ("identities.csv", "customers.csv", "coverage.xlsx", "coverage.html"):
         assert (reports / name).is_file(), name
+
+
+def _console(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed entry point, as a pipeline runs it (main(), not CliRunner)."""
+    return subprocess.run([sys.executable, "-c", "from orchestrator.cli import main; main()", *argv],
+                          capture_output=True, text=True, check=False, cwd=cwd, timeout=120)
+
+
+def test_a_malformed_partner_id_option_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
+    """`--partner-id 48A` is the option's fault: exit 2 naming --partner-id and the fix, not "13 invalid rows"."""
+    demo = ROOT / "inventory" / "demo.csv"
+    result = CliRunner().invoke(app, ["link", str(demo), "--partner-id", "48A", "--journal", str(tmp_path / "j"),
+                                      "--report-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "--partner-id" in result.output and "6–10 digit" in result.output
+    assert "invalid)" not in result.output
+
+
+def test_plan_detailed_exitcode_says_1_for_any_error_usage_errors_included(tmp_path: Path) -> None:
+    """With --detailed-exitcode, 2 means only "writes pending": a missing inventory or a bad option exits 1."""
+    missing = _console("plan", str(tmp_path / "nope.csv"), "--partner-id", "1234567", "--detailed-exitcode",
+                       "--journal", str(tmp_path / "j.sqlite"), "--report-dir", str(tmp_path / "r"), cwd=tmp_path)
+    assert missing.returncode == 1, missing.stderr
+    bad_option = _console("plan", str(tmp_path / "nope.csv"), "--detailed-exitcode", "--concurrency", "zero",
+                          cwd=tmp_path)
+    assert bad_option.returncode == 1, bad_option.stderr
+    plain = _console("plan", str(tmp_path / "nope.csv"), "--concurrency", "zero", cwd=tmp_path)
+    assert plain.returncode == 2 and "--concurrency" in plain.stderr

@@ -448,3 +448,30 @@ def test_a_404_from_a_wrong_endpoint_is_not_read_as_not_linked(cli: Cli, emulato
     assert result.exit_code == 2, result.output
     assert "does not answer as Azure Resource Manager" in result.output
     assert not [q for q in emulator.requests if q.service in ("keyvault", "entra")]
+
+
+def test_one_principal_under_two_tenant_spellings_is_written_at_most_once_per_run(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    """A row with the tenant's GUID and one with its domain are one principal: the second to sign in is skipped as
+    a duplicate of the first (named by FILE:LINE), so even with two partner IDs and --overwrite each run writes at
+    most once instead of relinking twice."""
+    r = by_name(emulator)["sp-secret"]
+    inv = tmp_path / "inv.csv"
+    uri = emulator.secret_uri(r.vault, r.secret_name)
+    inv.write_text(
+        "customer,tenant_id,client_id,secret_uri,partner_id\n"
+        f"Contoso,{r.tenant_id},{r.client_id},{uri},{PARTNER_ID}\n"
+        f"Contoso again,contoso.example,{r.client_id},{uri},{OTHER_PARTNER_ID}\n"
+    )
+    for _ in range(2):
+        before = writes_total(emulator)
+        result = cli("link", inv, "--overwrite", "--no-recognition")
+        assert result.exit_code == 1, result.output
+        assert writes_total(emulator) - before <= 1
+        with Journal(cli.journal) as j:
+            rows = j.outcomes(j.runs()[-1].run_id)
+        duplicate = [o for o in rows if o.error_code == "DuplicatePrincipal"]
+        assert len(duplicate) == 1 and duplicate[0].status.value == "skipped"
+        other = next(o for o in rows if o is not duplicate[0])
+        assert f"inv.csv:{other.line}" in (duplicate[0].error_message or "")
