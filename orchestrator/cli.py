@@ -242,9 +242,13 @@ def _print_results(result: RunResult, output: Output) -> None:
     from .journal import Journal
 
     if result.nothing_to_resume:
-        err.print("nothing to resume: no unfinished run of this inventory in the journal")
+        err.print("nothing to resume: no unfinished run of this inventory and command in the journal; "
+                  "run it without --resume to start one")
         return
     assert result.run_id is not None
+    if result.rerendered:
+        err.print(f"nothing to resume: run {result.run_id} had finished; its missing reports were written now",
+                  markup=False)
     with Journal(result.journal) as journal:
         if output is Output.json:
             rows = [_outcome_json(o) for o in journal.iter_outcomes(result.run_id)]
@@ -520,7 +524,7 @@ def report(
     if len(ids) > (2 if compare else 1) or (compare and len(ids) == 1):
         err.print("error: `report [RUN_ID]` renders one run; `report --compare [RUN_A RUN_B]` compares two")
         raise typer.Exit(2)
-    with _errors(), Journal(journal) as j:
+    with _errors(), Journal(journal, read_only=True) as j:
         runs = j.runs()
         if not runs:
             err.print(f"no runs in {journal}", markup=False)
@@ -543,7 +547,7 @@ def runs(journal: JournalOpt = Path("reports/journal.sqlite"), output: OutputOpt
     from .journal import Journal
     from .report import runs_table
 
-    with _errors(), Journal(journal) as j:
+    with _errors(), Journal(journal, read_only=True) as j:
         rows = runs_table(j)
     if output is Output.json:
         out.print_json(json.dumps(rows, default=str))

@@ -21,7 +21,8 @@ from typing import Any
 from .errors import JournalBusyError, JournalError
 from .models import Outcome, Recognition, RecognitionResult, RoleGrant, Status
 
-SCHEMA_VERSION = 1
+#: 2: the `redo` table (outcomes a stopped run will run again on --resume).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -132,20 +133,28 @@ def _create_private(path: Path) -> None:
 class Journal:
     """A SQLite run journal. Open it with `Journal(path)`; use `lock()` for a run that writes."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        """Open (and create, unless `read_only`) the journal. Read-only opening is what `runs` and `report` use: it
+        never creates a file for a mistyped --journal and works on archived evidence the user cannot write."""
         self.path = Path(path)
         self._lock_fd: int | None = None
+        self._seq = 0
+        if read_only:
+            self._db = self._open_read_only()
+            self._check_version()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _create_private(self.path)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._check_version()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
             self._migrate()
             self._db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open the journal {self.path}: {exc}") from exc
@@ -153,13 +162,46 @@ class Journal:
             side = Path(f"{self.path}{suffix}")
             if side.exists():
                 os.chmod(side, 0o600)
-        self._seq = 0
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise JournalError(f"no journal at {self.path} — check --journal (`pal-orchestrator runs --journal "
+                               "PATH` lists the runs of one)")
+        uri = self.path.resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.Error:
+            pass  # a WAL journal in a read-only directory cannot make its -shm: read it as immutable evidence
+        try:
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
+
+    def _check_version(self) -> None:
+        """A journal written by a newer version is refused before anything is read or sent."""
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.Error:
+            return  # no meta table yet: a new journal, or one from before versions were recorded
+        version = int(row[0]) if row and str(row[0]).isdigit() else 0
+        if version > SCHEMA_VERSION:
+            self._db.close()
+            raise JournalError(
+                f"the journal {self.path} was written by a newer pal-orchestrator (schema {version}; this version "
+                f"reads up to {SCHEMA_VERSION}): upgrade pal-orchestrator, or pass another --journal"
+            )
 
     def _migrate(self) -> None:
         """Bring a journal written by an older version up to date (columns are only ever added)."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
         if "reported_at" not in columns:
             self._db.execute("ALTER TABLE runs ADD COLUMN reported_at TEXT")
+            # runs that finished under the old schema had their reports written then: nothing to resume
+            self._db.execute("UPDATE runs SET reported_at=finished_at WHERE finished_at IS NOT NULL")
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -237,6 +279,10 @@ class Journal:
     def mark_redo(self, run_id: str, keys: list[str]) -> None:
         """Outcomes a stopped run recorded for its shared cause: `--resume` runs these identities again."""
         self._db.executemany("INSERT OR IGNORE INTO redo VALUES (?,?)", [(run_id, key) for key in keys])
+
+    def forget_skipped(self, run_id: str) -> None:
+        """Drop a run's `skipped` outcomes (a resume re-records those of the inventory as it is now)."""
+        self._db.execute("DELETE FROM outcomes WHERE run_id=? AND status=?", (run_id, Status.SKIPPED.value))
 
     def take_redo(self, run_id: str) -> set[str]:
         """Forget the outcomes marked for redo (in one transaction) and return their keys."""

@@ -93,6 +93,7 @@ class RunResult:
     inventory: Inventory | None = None
     nothing_to_resume: bool = False
     resumed: bool = False
+    rerendered: bool = False  # --resume found no unfinished run, only a finished one whose reports were missing
     stop: str | None = None  # why the run stopped early (exit 3): the shared cause and its fix, in one line
 
 
@@ -259,8 +260,8 @@ def _resume_run(journal: Journal, options: RunOptions, inventory: Inventory, key
             _report(journal, unreported.run_id, options)
             counts = journal.outcome_counts(unreported.run_id)
             return RunResult(unreported.run_id, int(unreported.exit_code or 0), counts, 0.0, str(journal.path),
-                             options.report_dir, inventory, resumed=True)
-        return RunResult(None, 0, {}, 0.0, str(journal.path), None, inventory, nothing_to_resume=True)
+                             options.report_dir, inventory, rerendered=True)
+        return RunResult(None, 2, {}, 0.0, str(journal.path), None, inventory, nothing_to_resume=True)
     if unfinished.inventory_sha256 != inventory.sha256 and not options.force:
         raise InventoryChangedError(
             f"{options.inventory} changed since run {unfinished.run_id} started "
@@ -270,7 +271,8 @@ def _resume_run(journal: Journal, options: RunOptions, inventory: Inventory, key
     run_id = unfinished.run_id
     journal.reopen_run(run_id)
     journal.take_redo(run_id)  # identities a stop left failed for its shared cause run again
-    for outcome in skipped_outcomes(inventory, _now()):  # idempotent: the first record of a key wins
+    journal.forget_skipped(run_id)  # the inventory's invalid rows as they are now (--force may have changed it)
+    for outcome in skipped_outcomes(inventory, _now()):
         journal.record_outcome(run_id, outcome)
     done = journal.final_keys(run_id)
     todo = [i for i in inventory.identities if i.key not in done]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import JournalBusyError
+from orchestrator.errors import JournalBusyError, JournalError
 from orchestrator.journal import Journal
 
 
@@ -47,3 +47,65 @@ def test_only_one_run_holds_the_journal(tmp_path: Path) -> None:
     second.lock()
     second.close()
     assert (tmp_path / "j.sqlite").stat().st_mode & 0o077 == 0
+
+
+def _old_journal(path: Path) -> None:
+    """A journal as an earlier release wrote it: no reported_at, one finished run."""
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, command TEXT NOT NULL, inventory_path TEXT NOT NULL, "
+        "inventory_sha256 TEXT NOT NULL, inventory_rows INTEGER NOT NULL, skipped INTEGER NOT NULL, "
+        "partner_ids TEXT NOT NULL, options TEXT NOT NULL, tool_version TEXT NOT NULL, operator TEXT NOT NULL, "
+        "started_at TEXT NOT NULL, finished_at TEXT, exit_code INTEGER)"
+    )
+    db.execute("INSERT INTO runs VALUES ('old', 'link', '/inv.csv', 'abc', 1, 0, '[]', '{}', '0.0.1', 'op', "
+               "'2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 0)")
+    db.commit()
+    db.close()
+
+
+def test_a_finished_run_of_an_older_journal_is_not_offered_for_resume(tmp_path: Path) -> None:
+    """Upgrading an old journal must not make its finished runs look unreported (resume would re-render them)."""
+    path = tmp_path / "journal.sqlite"
+    _old_journal(path)
+    with Journal(path) as journal:
+        assert journal.last_unreported("/inv.csv", "link") is None
+
+
+def test_a_journal_from_a_newer_version_is_refused_on_open(tmp_path: Path) -> None:
+    """A newer schema is refused with the versions and the fix before anything is read or written."""
+    path = tmp_path / "journal.sqlite"
+    with Journal(path):
+        pass
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    for read_only in (False, True):
+        with pytest.raises(JournalError, match="newer pal-orchestrator"):
+            Journal(path, read_only=read_only)
+
+
+def test_read_only_opening_reads_archived_evidence_and_never_creates_a_file(tmp_path: Path) -> None:
+    """`runs` and `report` open read-only: a mistyped path is an error (no file, no folder), and a journal in a
+    read-only folder (archived audit evidence) is readable."""
+    missing = tmp_path / "typo" / "journal.sqlite"
+    with pytest.raises(JournalError, match="no journal at"):
+        Journal(missing, read_only=True)
+    assert not missing.parent.exists()
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    path = archive / "journal.sqlite"
+    with Journal(path) as journal:
+        journal.start_run(command="link", inventory_path="/inv.csv", inventory_sha256="abc", inventory_rows=1,
+                          skipped=0, partner_ids=["1234567"], options={}, tool_version="t", operator="op")
+    for side in archive.glob("journal.sqlite-*"):
+        side.unlink()
+    path.chmod(0o400)
+    archive.chmod(0o500)
+    try:
+        with Journal(path, read_only=True) as journal:
+            assert len(journal.runs()) == 1
+    finally:
+        archive.chmod(0o700)

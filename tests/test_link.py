@@ -236,12 +236,13 @@ def test_resume_finishes_an_interrupted_run_without_writing_twice(
 
 
 def test_resume_with_nothing_unfinished_starts_nothing(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
-    """--resume when the last run finished says so and exits 0 without a request."""
+    """--resume when the last run finished says so and exits 2 (nothing ran) without a request: a pipeline must
+    not read "resumed" when nothing was linked."""
     inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
     assert cli("link", inv).exit_code == 0
     emulator.reset_log()
     result = cli("link", inv, "--resume")
-    assert result.exit_code == 0
+    assert result.exit_code == 2
     assert "nothing to resume" in result.output
     assert emulator.requests == []
 
@@ -423,7 +424,7 @@ def test_resume_never_picks_up_a_run_older_than_the_last(
     monkeypatch.setenv("AZURE_CLIENT_SECRET", emulator.operator.secret)
     assert cli("link", inv).exit_code == 0
     result = cli("link", inv, "--resume")
-    assert result.exit_code == 0
+    assert result.exit_code == 2
     assert "nothing to resume" in result.output
     with Journal(cli.journal) as j:
         assert all(run.finished for run in j.runs())
