@@ -118,6 +118,12 @@ CaOpt = Annotated[
     Path | None,
     typer.Option("--ca-bundle", envvar="PAL_CA_BUNDLE", help="PEM CA bundle trusted in addition to system roots."),
 ]
+VaultSuffixOpt = Annotated[
+    list[str] | None,
+    typer.Option("--vault-host-suffix", envvar="PAL_VAULT_HOST_SUFFIX",
+                 help="With --cloud custom: also trust vaults whose host ends with this (repeatable), e.g. "
+                      ".vault.local.azurestack.external. The operator's token never goes to other hosts."),
+]
 OperatorOpt = Annotated[
     OperatorAuth,
     typer.Option("--operator-auth", envvar="PAL_OPERATOR_AUTH", help="How the orchestrator signs in to Key Vault."),
@@ -308,6 +314,7 @@ _RUN_OPTIONS: list[tuple[str, Any, Any]] = [
     ("authority_host", AuthorityOpt, None),
     ("arm_endpoint", ArmOpt, None),
     ("ca_bundle", CaOpt, None),
+    ("vault_host_suffix", VaultSuffixOpt, None),
     ("operator_auth", OperatorOpt, OperatorAuth.default),
     ("max_attempts", AttemptsOpt, DEFAULT_RETRY.attempts),
     ("retry_after_cap", RetryCapOpt, DEFAULT_RETRY.retry_after_cap_s),
@@ -371,6 +378,7 @@ def _run_kwargs(shared: dict[str, Any]) -> dict[str, Any]:
         "authority_host": shared["authority_host"], "arm_endpoint": shared["arm_endpoint"],
         "ca_bundle": str(shared["ca_bundle"]) if shared["ca_bundle"] else None,
         "operator_auth": shared["operator_auth"].value, "concurrency": shared["concurrency"],
+        "vault_host_suffixes": tuple(shared["vault_host_suffix"] or ()),
         "journal": str(shared["journal"]), "report_dir": str(shared["report_dir"]), "sheet": shared["sheet"],
         "retry": replace(DEFAULT_RETRY, attempts=shared["max_attempts"], retry_after_cap_s=shared["retry_after_cap"],
                          timeout_s=shared["timeout"]),

@@ -43,6 +43,7 @@ from .partner import probe_arm
 from .recognition import Recognizer
 from .retrying import CallStats, Retrier, Sleep
 from .settings import DEFAULT_CONCURRENCY, DEFAULT_RETRY, Endpoints, RetrySettings, endpoints_for
+from .trust import VaultOnlyCredential, VaultTrust, restrict_vaults
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class RunOptions:
     retry: RetrySettings = field(default_factory=lambda: DEFAULT_RETRY)
     write_reports: bool = True
     self_link: bool = False
+    vault_host_suffixes: tuple[str, ...] = ()
 
     def recorded(self) -> dict[str, Any]:
         """The options as recorded in the journal (no secret is ever an option)."""
@@ -219,6 +221,8 @@ def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
         check_report_dir(Path(options.report_dir))
     endpoints_resolver(options)(Identity("", "", "", "", options.cloud))  # bad endpoints: refused before any work
     inventory = self_inventory(options, announce) if options.self_link else load(options)
+    inventory = restrict_vaults(inventory, VaultTrust.configured(
+        (options.authority_host, options.arm_endpoint, options.key_vault), options.vault_host_suffixes))
     if not inventory.identities:
         raise NoValidRowsError(
             f"{options.inventory}: no valid row to run ({len(inventory.skipped)} invalid); "
@@ -434,7 +438,8 @@ async def _fan_out(
             self_credential = operator_credential(options.operator_auth, endpoints=base, transport=transport)
         elif any(_needs_vault(i) for i in identities):
             vault = VaultReader(
-                operator_credential(options.operator_auth, endpoints=base, transport=transport),
+                VaultOnlyCredential(operator_credential(options.operator_auth, endpoints=base, transport=transport),
+                                    base.arm_audience),
                 transport,
                 verify_challenge_resource=options.cloud is not Cloud.CUSTOM,
             )
