@@ -5,14 +5,10 @@ See README.md in this folder for the world format, fault options and how to poin
 
 from __future__ import annotations
 
+from .common import RequestRecord
 from .faults import FaultError, FaultSpec
+from .inprocess import Emulator, issue_token_for, mint_federated_assertion
 from .process import EmulatorProcess, EmulatorStartError, run_emulator, serve, start_subprocess
-from .server import (
-    Emulator,
-    RequestRecord,
-    issue_token_for,
-    mint_federated_assertion,
-)
 from .world import (
     FEDERATED_AUDIENCE,
     FederatedCredential,

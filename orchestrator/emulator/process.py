@@ -26,7 +26,8 @@ from typing import IO, Any
 
 import yaml
 
-from .server import EmulatorServer, build_fault_state, coerce_world, prepare_tls
+from .server import EmulatorServer, build_fault_state, coerce_world
+from .tls import prepare_tls
 
 READY_PREFIX = "PAL-EMULATOR READY"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
