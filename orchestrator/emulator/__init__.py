@@ -5,6 +5,7 @@ See README.md in this folder for the world format, fault options and how to poin
 
 from __future__ import annotations
 
+from . import ports
 from .common import RequestRecord
 from .faults import FaultError, FaultSpec
 from .inprocess import Emulator, issue_token_for, mint_federated_assertion
@@ -35,6 +36,7 @@ __all__ = [
     "issue_token_for",
     "load_world",
     "mint_federated_assertion",
+    "ports",
     "run_emulator",
     "serve",
     "start_subprocess",

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
 
+from . import ports
 from .admin import Admin
 from .arm import Arm
 from .common import Handler, Match, Reply, RequestRecord, arm_error
@@ -61,11 +62,17 @@ class EmulatorServer(Core):
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ssl_context, backlog=1024)
+        site: web.BaseSite
+        if port == 0:
+            # Never a port an earlier emulator of this process had: see ports.py (Key Vault challenge cache).
+            site = web.SockSite(self._runner, ports.fresh_socket(), ssl_context=ssl_context, backlog=1024)
+        else:
+            site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ssl_context, backlog=1024)
         await site.start()
         server = site._server
         assert server is not None and isinstance(server, asyncio.base_events.Server)
         self.port = server.sockets[0].getsockname()[1]
+        ports.remember(self.port)
         self.url = f"https://127.0.0.1:{self.port}"
 
     async def stop(self) -> None:
