@@ -9,16 +9,9 @@ from . import ports
 from .common import RequestRecord
 from .faults import FaultError, FaultSpec
 from .inprocess import Emulator, issue_token_for, mint_federated_assertion
+from .model import FEDERATED_AUDIENCE, FederatedCredential, IdentityRecord, Operator
 from .process import EmulatorProcess, EmulatorStartError, run_emulator, serve, start_subprocess
-from .world import (
-    FEDERATED_AUDIENCE,
-    FederatedCredential,
-    IdentityRecord,
-    Operator,
-    World,
-    WorldError,
-    load_world,
-)
+from .world import World, WorldError, load_world
 
 __all__ = [
     "FEDERATED_AUDIENCE",

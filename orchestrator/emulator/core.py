@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .common import Caller, RequestRecord, norm_aud
 from .crypto import JwtError, jwt_parts, key_id, sign_rs256, verify_signature
 from .faults import FaultState
-from .world import App, World
+from .model import App
+from .world import World
 
 TOKEN_LIFETIME_S = 3600
 _TOKEN_KEY: rsa.RSAPrivateKey | None = None

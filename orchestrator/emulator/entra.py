@@ -19,7 +19,7 @@ from aiohttp import web
 from .common import Match, Reply, iso
 from .core import Core
 from .crypto import JwtError, jwk, jwt_parts, utcnow, verify_signature
-from .world import App, Tenant
+from .model import App, Tenant
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .common import Match
 from .core import Core
-from .world import App, Tenant
+from .model import App, Tenant
 
 IMDS_PATH = "/metadata/identity/oauth2/token"
 

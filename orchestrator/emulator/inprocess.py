@@ -18,9 +18,10 @@ from typing import Any
 from .common import RequestRecord
 from .crypto import sign_rs256
 from .faults import FaultSpec
+from .model import FEDERATED_AUDIENCE, Link, Operator
 from .server import EmulatorServer, build_fault_state, coerce_world
 from .tls import prepare_tls
-from .world import FEDERATED_AUDIENCE, Link, Operator, World
+from .world import World
 
 
 class Emulator:

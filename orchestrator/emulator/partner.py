@@ -14,7 +14,7 @@ from aiohttp import web
 from .common import Caller, arm_error, iso
 from .core import Core
 from .crypto import utcnow
-from .world import Link
+from .model import Link
 
 RE_PARTNER = re.compile(r"^/providers/microsoft\.managementpartner/partners(?:/([^/]+))?/?$", re.IGNORECASE)
 RE_OPERATIONS = re.compile(r"^/providers/microsoft\.managementpartner/operations/?$", re.IGNORECASE)

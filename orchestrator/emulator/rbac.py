@@ -16,7 +16,8 @@ from aiohttp import web
 
 from .common import Caller, arm_error, is_guid
 from .core import Core
-from .world import BUILTIN_ROLES, App
+from .model import App
+from .world import BUILTIN_ROLES
 
 RE_SUBS = re.compile(r"^/subscriptions/?$", re.IGNORECASE)
 RE_SUB = re.compile(r"^/subscriptions/([^/]+)/?$", re.IGNORECASE)
