@@ -10,7 +10,7 @@ from .core import Core
 
 
 class Admin:
-    """`GET /_emulator/stats|requests`, `POST /_emulator/faults|reset`."""
+    """`GET /_emulator/stats|requests|wire`, `POST /_emulator/faults|wire|reset`."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -29,8 +29,20 @@ class Admin:
             except (ValueError, TypeError, AttributeError) as exc:
                 return web.json_response({"error": {"code": "BadFaults", "message": str(exc)}}, status=400)
             return web.json_response({"ok": True})
+        if path == "/_emulator/wire":
+            return await self._wire(request)
         if path == "/_emulator/reset" and request.method == "POST":
             self.core.requests.clear()
             self.core.counters.clear()
             return web.json_response({"ok": True})
         return web.json_response({"error": {"code": "NotFound", "message": path}}, status=404)
+
+    async def _wire(self, request: web.Request) -> web.Response:
+        """GET: the wire variants served; POST `{name: value}`: change those (others stay)."""
+        if request.method == "POST":
+            try:
+                body = await request.json()
+                self.core.wire = self.core.wire.updated(body)
+            except ValueError as exc:  # WireError, or a body that is not JSON
+                return web.json_response({"error": {"code": "BadWire", "message": str(exc)}}, status=400)
+        return web.json_response(self.core.wire.as_dict())

@@ -20,6 +20,7 @@ from .common import Caller, RequestRecord, norm_aud
 from .crypto import JwtError, jwt_parts, key_id, sign_rs256, verify_signature
 from .faults import FaultState
 from .model import App
+from .wire import Wire
 from .world import World
 
 TOKEN_LIFETIME_S = 3600
@@ -53,6 +54,8 @@ class Core:
         self._verified: dict[str, dict[str, Any]] = {}
         self._issued: dict[tuple[str, str, str], tuple[float, str]] = {}
         self._started = time.monotonic()
+        #: the wire variants served now; replaced whole (never mutated), so a request sees one consistent set
+        self.wire = Wire().updated(world.wire)
 
     @property
     def signing_key(self) -> rsa.RSAPrivateKey:

@@ -21,6 +21,7 @@ from .faults import FaultSpec
 from .model import FEDERATED_AUDIENCE, Link, Operator
 from .server import EmulatorServer, build_fault_state, coerce_world
 from .tls import prepare_tls
+from .wire import Wire
 from .world import World
 
 
@@ -40,6 +41,7 @@ class Emulator:
         faults: Mapping[str, Any] | None = None,
         seed: int = 0,
         ca_dir: str | Path | None = None,
+        wire: Mapping[str, Any] | None = None,
     ) -> None:
         self.world = coerce_world(world)
         self._faults = build_fault_state(self.world, faults=faults, latency_s=latency_s, seed=seed)
@@ -47,6 +49,7 @@ class Emulator:
         self._ca_dir = Path(ca_dir) if ca_dir else None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._server = EmulatorServer(self.world, self._faults)
+        self.set_wire(wire)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.ca_path = ""
@@ -189,6 +192,25 @@ class Emulator:
             self._faults.latency_s = latency_s
         if service is not None:
             self._faults.set(service, tenant, spec, **options)
+
+    # -- wire variants -----------------------------------------------------------------------------
+    @property
+    def wire(self) -> Wire:
+        """The ManagementPartner wire variants served now (see wire.py / README.md)."""
+        return self._server.wire
+
+    def set_wire(self, changes: Mapping[str, Any] | None = None, /, **names: Any) -> Wire:
+        """Change wire variants live: `em.set_wire(not_linked="flat", create_status=201)`; others stay.
+
+        Raises WireError for an unknown name or value. Returns the variants now served.
+        """
+        self._server.wire = self._server.wire.updated({**(changes or {}), **names})
+        return self._server.wire
+
+    def reset_wire(self) -> Wire:
+        """Back to the world file's variants (defaults where it names none)."""
+        self._server.wire = Wire().updated(self.world.wire)
+        return self._server.wire
 
     def clear_faults(self) -> None:
         """Remove all faults, scripts and the global latency."""

@@ -35,6 +35,7 @@ from .model import (
     Tenant,
     Vault,
 )
+from .wire import WireError, check_wire
 
 #: Built-in role names the world accepts in place of role definition GUIDs.
 BUILTIN_ROLES: dict[str, str] = {
@@ -113,12 +114,16 @@ class World:
         self.domains: dict[str, str] = {}  # domain lower → tenant id
         self.vaults: dict[str, Vault] = {}  # name lower
         self.links: dict[tuple[str, str], Link] = {}
+        #: links DELETE removed, kept so a re-created link keeps its createdTime and version counter
+        self.deleted_links: dict[tuple[str, str], Link] = {}
         self.partners: dict[str, str] = {}  # partner id → partner name
         self.subscriptions: dict[str, Subscription] = {}
         self.identities: list[IdentityRecord] = []
         self.issuers: dict[str, FederatedIssuer] = {}
         self.operator: Operator | None = None
         self.faults: dict[str, Any] = {}
+        #: wire variants (names and values in wire.WIRE_OPTIONS); the emulator's defaults where absent
+        self.wire: dict[str, str] = {}
         self.latency_s: float = 0.0
         self.lock = threading.RLock()
         self._rng = random.Random(seed)
@@ -312,6 +317,7 @@ class World:
                     version, now, now)
         with self.lock:
             self.links[(tenant_id.lower(), object_id.lower())] = link
+            self.deleted_links.pop((tenant_id.lower(), object_id.lower()), None)
         return link
 
     def add_federated_issuer(self, issuer: str, *, key_index: int = 3) -> FederatedIssuer:
@@ -396,6 +402,10 @@ class World:
         world = cls(seed=int(data.get("seed", 0)))
         world.latency_s = float(data.get("latency_ms", 0)) / 1000.0
         world.faults = dict(data.get("faults") or {})
+        try:
+            world.wire = check_wire(data.get("wire"), where="wire")
+        except WireError as exc:
+            raise WorldError(str(exc)) from None
         for i, t in enumerate(_as_list(data.get("tenants"), "tenants")):
             world._load_tenant(t, f"tenants[{i}]")
         op = data.get("operator") or {}
