@@ -579,18 +579,24 @@ def emulator(
     faults: Annotated[Path | None, typer.Option("--faults", help="Fault injection YAML.")] = None,
     ca_dir: Annotated[Path | None, typer.Option("--ca-dir", help="Where to write the generated CA.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for fault randomness.")] = 0,
+    wire: Annotated[
+        list[str] | None,
+        typer.Option("--wire", metavar="NAME=VALUE",
+                     help="A ManagementPartner wire variant (repeatable), e.g. --wire not_linked=flat."),
+    ] = None,
 ) -> None:
     """Run the built-in Azure emulator (Entra ID, Key Vault, ManagementPartner, IMDS) on 127.0.0.1 over HTTPS.
 
     Prints `PAL-EMULATOR READY url=… ca=…` and the options that point pal-orchestrator at it; serves until
-    Ctrl-C. See orchestrator/emulator/README.md for the world and fault formats.
+    Ctrl-C. See orchestrator/emulator/README.md for the world, fault and wire formats.
     """
-    from .emulator import WorldError
+    from .emulator import WireError, WorldError, parse_wire_args
     from .emulator.process import run_emulator
 
     try:
-        run_emulator(world_path=world, port=port, latency_ms=latency_ms, faults_path=faults, ca_dir=ca_dir, seed=seed)
-    except (WorldError, OSError) as exc:
+        run_emulator(world_path=world, port=port, latency_ms=latency_ms, faults_path=faults, ca_dir=ca_dir, seed=seed,
+                     wire=parse_wire_args(wire))
+    except (WorldError, WireError, OSError) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
 

@@ -5,26 +5,18 @@ See README.md in this folder for the world format, fault options and how to poin
 
 from __future__ import annotations
 
+from . import ports
+from .common import RequestRecord
 from .faults import FaultError, FaultSpec
+from .inprocess import Emulator, issue_token_for, mint_federated_assertion
+from .model import FEDERATED_AUDIENCE, FederatedCredential, IdentityRecord, Operator
 from .process import EmulatorProcess, EmulatorStartError, run_emulator, serve, start_subprocess
-from .server import (
-    Emulator,
-    RequestRecord,
-    issue_token_for,
-    mint_federated_assertion,
-)
-from .world import (
-    FEDERATED_AUDIENCE,
-    FederatedCredential,
-    IdentityRecord,
-    Operator,
-    World,
-    WorldError,
-    load_world,
-)
+from .wire import WIRE_OPTIONS, Wire, WireError, parse_wire_args
+from .world import World, WorldError, load_world
 
 __all__ = [
     "FEDERATED_AUDIENCE",
+    "WIRE_OPTIONS",
     "Emulator",
     "EmulatorProcess",
     "EmulatorStartError",
@@ -34,11 +26,15 @@ __all__ = [
     "IdentityRecord",
     "Operator",
     "RequestRecord",
+    "Wire",
+    "WireError",
     "World",
     "WorldError",
     "issue_token_for",
     "load_world",
     "mint_federated_assertion",
+    "parse_wire_args",
+    "ports",
     "run_emulator",
     "serve",
     "start_subprocess",

@@ -26,7 +26,9 @@ from typing import IO, Any
 
 import yaml
 
-from .server import EmulatorServer, build_fault_state, coerce_world, prepare_tls
+from .server import EmulatorServer, build_fault_state, coerce_world
+from .tls import prepare_tls
+from .wire import parse_wire_args
 
 READY_PREFIX = "PAL-EMULATOR READY"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -78,14 +80,19 @@ def run_emulator(
     ca_dir: str | Path | None = None,
     seed: int = 0,
     *,
+    wire: Mapping[str, Any] | None = None,
     out: IO[str] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT; the ready line goes first to `out` (stdout by default), flushed."""
+    """Serve until SIGTERM/SIGINT; the ready line goes first to `out` (stdout by default), flushed.
+
+    `wire` ({name: value}, see wire.py) wins over the world file's `wire:`; a bad one raises WireError.
+    """
     stream = out or sys.stdout
     world = coerce_world(world_path)
     faults = build_fault_state(world, faults=_load_faults(faults_path), latency_s=latency_ms / 1000.0, seed=seed)
-    ca_path, ctx, tmp = prepare_tls(Path(ca_dir) if ca_dir else None)
     server = EmulatorServer(world, faults)
+    server.wire = server.wire.updated(wire, where="--wire")
+    ca_path, ctx, tmp = prepare_tls(Path(ca_dir) if ca_dir else None)
 
     async def main() -> None:
         await server.start(ctx, port)
@@ -119,9 +126,12 @@ def serve(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", help="faults YAML file (see README.md)")
     parser.add_argument("--ca-dir", help="directory to write ca.pem to (default: a temporary directory)")
     parser.add_argument("--seed", type=int, default=0, help="seed for fault randomness")
+    parser.add_argument("--wire", action="append", default=[], metavar="NAME=VALUE",
+                        help="a ManagementPartner wire variant, repeatable (see README.md: wire)")
     args = parser.parse_args(argv)
     try:
-        run_emulator(args.world, args.port, args.latency_ms, args.faults, args.ca_dir, args.seed)
+        wire = parse_wire_args(args.wire)
+        run_emulator(args.world, args.port, args.latency_ms, args.faults, args.ca_dir, args.seed, wire=wire)
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"emulator: {exc}\n")
         return 2
@@ -178,6 +188,11 @@ class EmulatorProcess:
         """POST /_emulator/faults with a faults mapping (as in faults.yaml)."""
         self._call("POST", "/_emulator/faults", {**config, "replace": replace})
 
+    def set_wire(self, **names: Any) -> dict[str, str]:
+        """POST /_emulator/wire: change wire variants live; returns the variants now served."""
+        result: dict[str, str] = self._call("POST", "/_emulator/wire", names)
+        return result
+
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, wait, SIGKILL if needed; returns the exit code."""
         if self.proc.poll() is None:
@@ -204,6 +219,7 @@ def start_subprocess(
     faults_path: str | Path | None = None,
     ca_dir: str | Path | None = None,
     seed: int = 0,
+    wire: Mapping[str, Any] | None = None,
     timeout_s: float = 60.0,
     python: str | None = None,
 ) -> EmulatorProcess:
@@ -216,6 +232,8 @@ def start_subprocess(
         cmd += ["--faults", str(faults_path)]
     if ca_dir:
         cmd += ["--ca-dir", str(ca_dir)]
+    for name, value in (wire or {}).items():
+        cmd += ["--wire", f"{name}={value}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1)  # noqa: S603
     first: list[str] = []
     reader = threading.Thread(target=lambda: first.append(proc.stdout.readline() if proc.stdout else ""),

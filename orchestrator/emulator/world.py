@@ -14,15 +14,28 @@ import secrets as _secrets
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .crypto import CertificateInfo, certificate_info, make_client_certificate, pool_key, utcnow
+from .model import (
+    FEDERATED_AUDIENCE,
+    App,
+    AppSecret,
+    FederatedCredential,
+    FederatedIssuer,
+    IdentityRecord,
+    Link,
+    Operator,
+    SecretVersion,
+    Subscription,
+    Tenant,
+    Vault,
+)
+from .wire import WireError, check_wire
 
 #: Built-in role names the world accepts in place of role definition GUIDs.
 BUILTIN_ROLES: dict[str, str] = {
@@ -34,7 +47,6 @@ BUILTIN_ROLES: dict[str, str] = {
     "Support Request Contributor": "cfd33db0-3dd1-45e3-aa9d-cdbdf3b6f24e",
 }
 
-FEDERATED_AUDIENCE = "api://AzureADTokenExchange"
 CREDENTIAL_KINDS = ("secret", "certificate-pem", "certificate-pfx")
 CONTENT_TYPES = {"certificate-pem": "application/x-pem-file", "certificate-pfx": "application/x-pkcs12"}
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -86,141 +98,6 @@ def _time(value: Any, what: str) -> dt.datetime | None:
     return out if out.tzinfo else out.replace(tzinfo=dt.UTC)
 
 
-@dataclass(slots=True)
-class AppSecret:
-    """A client secret registered on an app; `expires` in the past → AADSTS7000222."""
-
-    value: str
-    expires: dt.datetime | None = None
-
-    def __repr__(self) -> str:
-        return f"AppSecret(value=***, expires={self.expires})"
-
-
-@dataclass(slots=True)
-class FederatedCredential:
-    """A federated identity credential on an app (workload identity federation)."""
-
-    issuer: str
-    subject: str
-    audience: str = FEDERATED_AUDIENCE
-
-
-@dataclass(slots=True)
-class App:
-    """A service principal in one tenant."""
-
-    client_id: str
-    object_id: str
-    display_name: str = ""
-    enabled: bool = True
-    secrets: list[AppSecret] = field(default_factory=list)
-    certificates: list[CertificateInfo] = field(default_factory=list)
-    federated: list[FederatedCredential] = field(default_factory=list)
-    #: subscription ID → role definition GUIDs held by this principal there
-    role_assignments: dict[str, list[str]] = field(default_factory=dict)
-    #: reading this principal's role assignments answers 403 AuthorizationFailed
-    role_read_forbidden: bool = False
-    #: this app answers IMDS/managed-identity token requests (user-assigned when not the tenant default)
-    managed_identity: bool = False
-
-
-@dataclass(slots=True)
-class Tenant:
-    """An Entra ID tenant."""
-
-    tenant_id: str
-    domains: list[str] = field(default_factory=list)
-    deactivated: bool = False
-    display_name: str = ""
-    apps: dict[str, App] = field(default_factory=dict)  # key: client_id lower-cased
-
-
-@dataclass(slots=True)
-class SecretVersion:
-    """One version of a Key Vault secret."""
-
-    version: str
-    value: str
-    content_type: str | None = None
-    enabled: bool = True
-    exp: dt.datetime | None = None
-    nbf: dt.datetime | None = None
-    created: dt.datetime = field(default_factory=utcnow)
-    updated: dt.datetime = field(default_factory=utcnow)
-
-    def __repr__(self) -> str:
-        return f"SecretVersion(version={self.version!r}, value=***, content_type={self.content_type!r})"
-
-
-@dataclass(slots=True)
-class Vault:
-    """A Key Vault; `readers` are the client IDs allowed to get secrets."""
-
-    name: str
-    tenant_id: str
-    readers: set[str] = field(default_factory=set)
-    secrets: dict[str, list[SecretVersion]] = field(default_factory=dict)  # key: name lower; last = current
-    secret_names: dict[str, str] = field(default_factory=dict)  # lower → name as created
-
-
-@dataclass(slots=True)
-class Link:
-    """A Partner Admin Link of one principal (tenant_id, object_id)."""
-
-    partner_id: str
-    partner_name: str
-    tenant_id: str
-    object_id: str
-    version: int
-    created: dt.datetime
-    updated: dt.datetime
-
-
-@dataclass(slots=True)
-class Subscription:
-    """An Azure subscription in a tenant (for recognition checks)."""
-
-    subscription_id: str
-    tenant_id: str
-    display_name: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Operator:
-    """The orchestrator's own app: it reads the vaults."""
-
-    tenant_id: str
-    client_id: str
-    secret: str
-
-    def __repr__(self) -> str:
-        return f"Operator(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, secret=***)"
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityRecord:
-    """What an `identities:` entry created: enough to write an inventory row for it."""
-
-    tenant_id: str
-    client_id: str
-    object_id: str
-    credential: str
-    vault: str
-    secret_name: str
-    linked_to: str | None = None
-    partner_id: str | None = None
-
-
-@dataclass(slots=True)
-class FederatedIssuer:
-    """A test token issuer whose key the world trusts for federated assertions."""
-
-    issuer: str
-    key: rsa.RSAPrivateKey
-    kid: str
-
-
 def _as_list(value: Any, what: str) -> list[Any]:
     if value is None:
         return []
@@ -237,12 +114,16 @@ class World:
         self.domains: dict[str, str] = {}  # domain lower → tenant id
         self.vaults: dict[str, Vault] = {}  # name lower
         self.links: dict[tuple[str, str], Link] = {}
+        #: links DELETE removed, kept so a re-created link keeps its createdTime and version counter
+        self.deleted_links: dict[tuple[str, str], Link] = {}
         self.partners: dict[str, str] = {}  # partner id → partner name
         self.subscriptions: dict[str, Subscription] = {}
         self.identities: list[IdentityRecord] = []
         self.issuers: dict[str, FederatedIssuer] = {}
         self.operator: Operator | None = None
         self.faults: dict[str, Any] = {}
+        #: wire variants (names and values in wire.WIRE_OPTIONS); the emulator's defaults where absent
+        self.wire: dict[str, str] = {}
         self.latency_s: float = 0.0
         self.lock = threading.RLock()
         self._rng = random.Random(seed)
@@ -436,6 +317,7 @@ class World:
                     version, now, now)
         with self.lock:
             self.links[(tenant_id.lower(), object_id.lower())] = link
+            self.deleted_links.pop((tenant_id.lower(), object_id.lower()), None)
         return link
 
     def add_federated_issuer(self, issuer: str, *, key_index: int = 3) -> FederatedIssuer:
@@ -520,6 +402,10 @@ class World:
         world = cls(seed=int(data.get("seed", 0)))
         world.latency_s = float(data.get("latency_ms", 0)) / 1000.0
         world.faults = dict(data.get("faults") or {})
+        try:
+            world.wire = check_wire(data.get("wire"), where="wire")
+        except WireError as exc:
+            raise WorldError(str(exc)) from None
         for i, t in enumerate(_as_list(data.get("tenants"), "tenants")):
             world._load_tenant(t, f"tenants[{i}]")
         op = data.get("operator") or {}
