@@ -25,12 +25,12 @@ test: $(STAMP)  ## the test suite (fast variants; under 10 minutes on 2 cores)
 test-all: $(STAMP)  ## the test suite including slow variants
 	$(BIN)/python -m pytest -q -m ''
 
-lint: $(STAMP)  ## ruff and mypy
-	$(BIN)/ruff check orchestrator tests
-	$(BIN)/mypy orchestrator
+lint: $(STAMP)  ## ruff and mypy (the package and the benchmark)
+	$(BIN)/ruff check orchestrator bench tests
+	$(BIN)/mypy orchestrator bench
 
 bench: $(STAMP)  ## throughput, CPU per identity, peak memory against the emulator (N=10000)
-	$(BIN)/python -m orchestrator.bench --n $(N) --out reports/bench.json
+	$(BIN)/python -m bench --n $(N) --out reports/bench.json
 
 clean:  ## remove the virtualenv, caches and generated reports
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,11 +1,12 @@
-"""Smoke test of `python -m orchestrator.bench`: a tiny run writes bench.json with every figure (no timing asserts)."""
+"""Smoke test of `python -m bench`: a tiny run writes bench.json with every figure (no timing asserts)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from orchestrator.bench import STEP_KEYS, main, recommend
+from bench.cli import main
+from bench.figures import STEP_KEYS, recommend
 
 
 def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:

@@ -1,0 +1,57 @@
+"""The command line of `python -m bench` (`make bench`): parse arguments, run, write bench.json, print the table.
+
+`--child KIND` is internal: the scale checks re-run this module as a child process (see `bench.scale`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import bench
+
+from .run import run, say
+from .scale import CHILDREN
+from .table import render_table, write_json
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=(bench.__doc__ or "").splitlines()[0])
+    p.add_argument("--n", type=int, default=10_000, help="identities in the main link step")
+    p.add_argument("--out", default="reports/bench.json", help="where bench.json goes")
+    p.add_argument("--latency-ms", type=float, default=50.0, help="latency the emulator adds to each request")
+    p.add_argument("--sequential-n", type=int, default=200)
+    p.add_argument("--split-n", type=int, default=300, help="identities per credential-type batch")
+    p.add_argument("--seeds-n", type=int, default=20)
+    p.add_argument("--sweep-n", type=int, default=2000)
+    p.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",") if x], default=[16, 32, 64, 128],
+                   help="concurrency values, comma-separated")
+    p.add_argument("--scale-rows", type=int, default=100_000)
+    p.add_argument("--no-seeds", action="store_true", help="skip the Azure CLI comparison")
+    p.add_argument("--azcli-venv", default=".venv-azcli", help="virtualenv for the Azure CLI (created on first use)")
+    p.add_argument("--profile", action="store_true", help="also run a link under pyinstrument (dev extra)")
+    p.add_argument("--profile-n", type=int, default=2000)
+    p.add_argument("--workdir", default=None, help="work directory (default: a new temp dir)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory (journals, logs, profile)")
+    p.add_argument("--quiet", action="store_true", help="no table on stdout")
+    # internal: the child processes of the scale checks
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--path", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--rows", type=int, default=0, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.child:
+        return CHILDREN[args.child](args)
+    if args.n < 1:
+        raise SystemExit("--n must be at least 1")
+    doc = run(args)
+    out = Path(args.out)
+    write_json(doc, out)
+    if not args.quiet:
+        render_table(doc)
+    say(f"wrote {out}")
+    return 0

@@ -1,0 +1,137 @@
+"""The whole run: every step in order, against one emulator process; returns the bench.json document."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from orchestrator.settings import DEFAULT_CONCURRENCY
+
+from .figures import add_marginal_cpu, ratios, recommend, skipped, targets
+from .measure import BenchError
+from .scale import scale_steps
+from .seeds import ensure_azure_cli, seeds_step
+from .steps import Bench, EmulatorProcess
+from .worlds import CREDENTIAL_KINDS, Plan, write_world
+
+T = TypeVar("T")
+
+
+def say(text: str) -> None:
+    """Progress on stderr (stdout is the table)."""
+    sys.stderr.write(f"[bench] {text}\n")
+    sys.stderr.flush()
+
+
+def _step(label: str, fn: Callable[[], T]) -> T:
+    say(f"step: {label} …")
+    started = time.perf_counter()
+    result = fn()
+    say(f"step: {label} done in {time.perf_counter() - started:.1f}s")
+    return result
+
+
+def plan_from(args: argparse.Namespace) -> Plan:
+    """The sizes of every step from the command line, identity sets built."""
+    plan = Plan(
+        n=args.n, sequential_n=args.sequential_n, split_n=args.split_n, seeds_n=args.seeds_n,
+        sweep_n=args.sweep_n, sweep=tuple(args.sweep), scale_rows=args.scale_rows,
+        profile_n=args.profile_n if args.profile else 0,
+    )
+    plan.build()
+    return plan
+
+
+def _meta(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    return {
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+        "latency_ms": args.latency_ms, "default_concurrency": DEFAULT_CONCURRENCY,
+        "credential_mix": {"secret": 0.5, "certificate-pem": 0.3, "certificate-pfx": 0.2},
+        "workdir": str(workdir),
+    }
+
+
+def _cpu_by_credential(bench: Bench) -> dict[str, Any]:
+    """A 1-identity baseline (the fixed cost), then one batch per credential kind, with marginal CPU."""
+    by_kind: dict[str, Any] = {"baseline": _step("cpu baseline (1 identity)",
+                                                 lambda: bench.link_step("baseline", "baseline"))}
+    for kind in CREDENTIAL_KINDS:
+        by_kind[kind] = _step(f"cpu {kind}", partial(bench.link_step, kind, f"split-{kind}"))
+    add_marginal_cpu(by_kind, CREDENTIAL_KINDS)
+    return by_kind
+
+
+def _seeds_way(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    """The Azure CLI comparison, or a skipped step saying why (the other figures stand without it)."""
+    seeds_n = bench.plan.seeds_n
+    if args.no_seeds or seeds_n == 0:
+        return skipped(seeds_n, "skipped (--no-seeds)")
+    az, why = ensure_azure_cli(Path(args.azcli_venv))
+    if az is None:
+        return skipped(seeds_n, why)
+    try:
+        return _step("seeds' way", lambda: seeds_step(bench, az))
+    except BenchError as exc:  # the Azure CLI would not set up: say so, keep the other figures
+        return skipped(seeds_n, f"the Azure CLI failed: {exc}")
+
+
+def _emulator_steps(bench: Bench, args: argparse.Namespace, steps: dict[str, Any]) -> None:
+    """Every step that needs the emulator, in order, into `steps`."""
+    main_journal = bench.workdir / "link" / "journal.sqlite"
+    steps["link"] = _step("link", lambda: bench.link_step("link", "link", journal=main_journal))
+    steps["rerun"] = _step("rerun", lambda: bench.link_step("rerun", "link", journal=main_journal))
+    steps["sequential"] = _step("sequential", lambda: bench.link_step("sequential", "sequential", concurrency=1))
+    steps["cpu_by_credential"] = _cpu_by_credential(bench)
+    steps["concurrency_sweep"] = {
+        str(c): _step(f"sweep c={c}", partial(bench.link_step, f"sweep-{c}", f"sweep-{c}", concurrency=c))
+        for c in bench.plan.sweep
+    }
+    if args.profile:
+        steps["profile"] = _step("profile", bench.profile_step)
+    steps["seeds_way"] = _seeds_way(bench, args)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every step in order; returns the bench.json document."""
+    plan = plan_from(args)
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="pal-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(workdir, 0o700)
+    bench = Bench(plan, workdir, args.latency_ms)
+    doc: dict[str, Any] = {"meta": _meta(args, workdir), "steps": {}}
+    meta: dict[str, Any] = doc["meta"]
+    steps: dict[str, Any] = doc["steps"]
+    t = time.perf_counter()
+    world_path = workdir / "world.yaml"
+    meta["world_identities"] = write_world(world_path, plan.all_entries(), bench.operator_secret)
+    meta["world_write_s"] = round(time.perf_counter() - t, 2)
+    say(f"world: {meta['world_identities']} identities written; starting the emulator")
+    bench.emulator = EmulatorProcess(world_path, latency_ms=args.latency_ms)
+    try:
+        bench.emulator.start()
+        meta["emulator"] = bench.emulator.command
+        meta["emulator_startup_s"] = round(bench.emulator.startup_s, 2)
+        say(f"emulator ready in {bench.emulator.startup_s:.1f}s at {bench.emulator.url}")
+        _emulator_steps(bench, args, steps)
+    finally:
+        bench.emulator.stop()
+    steps.update(_step("scale", lambda: scale_steps(plan.scale_rows, workdir)))
+    doc["ratios"] = ratios(steps, args.latency_ms)
+    pick, why = recommend(steps["concurrency_sweep"])
+    doc["recommended_concurrency"] = {"value": pick, "why": why}
+    doc["targets"] = targets(steps, doc["ratios"])
+    meta["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return doc

@@ -1,0 +1,99 @@
+"""The output: bench.json on disk and the figures as rich tables on stdout (the run itself prints nothing)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .figures import STEP_KEYS
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+_COLUMNS = ("step", "N", "wall s", "id/s", "CPU ms/id", "peak RSS MB", "req/id", "emulator CPU s", "CPU-bound id/s",
+            "load 1m")
+
+
+def write_json(doc: dict[str, Any], out: Path) -> None:
+    """bench.json: the whole document, indented, parent directories created."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def _step_rows(steps: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, step) for every row of the steps table, in the order they ran."""
+    rows: list[tuple[str, dict[str, Any]]] = [
+        (f"link (c={steps['link'].get('concurrency')})", steps["link"]),
+        ("re-run (read-only)", steps["rerun"]),
+        ("sequential (c=1)", steps["sequential"]),
+    ]
+    rows += [(f"cpu: {k}", v) for k, v in steps["cpu_by_credential"].items()]
+    rows += [(f"sweep c={c}", v) for c, v in steps["concurrency_sweep"].items()]
+    if "profile" in steps:
+        rows.append(("profiled link", steps["profile"]))
+    rows += [("seeds' way (az)", steps["seeds_way"]), ("inventory 100k", steps["inventory_scale"]),
+             ("reports 100k", steps["report_scale"])]
+    return rows
+
+
+def _steps_table(doc: dict[str, Any]) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"pal-orchestrator bench — {doc['meta']['latency_ms']:.0f} ms per request")
+    for col in _COLUMNS:
+        table.add_column(col, justify="left" if col == "step" else "right")
+    for label, s in _step_rows(doc["steps"]):
+        load = s.get("loadavg_1m")
+        table.add_row(label, *(_fmt(s.get(k)) for k in STEP_KEYS), _fmt(s.get("cpu_bound_identities_per_s")),
+                      "→".join(f"{x:.1f}" for x in load) if load else "—")
+    return table
+
+
+def _targets_table(doc: dict[str, Any]) -> Table:
+    from rich.table import Table
+
+    t = Table(title="targets")
+    for col in ("target", "goal", "measured", "met"):
+        t.add_column(col)
+    for row in doc["targets"]:
+        met = {True: "yes", False: "NO", None: "—"}[row["met"]]
+        t.add_row(row["target"], f"{row['rule']} {_fmt(row['goal'])}", _fmt(row["measured"]), met)
+    return t
+
+
+def _summary_lines(doc: dict[str, Any]) -> list[str]:
+    """The lines between the two tables: skipped seeds, ratios, marginal CPU, the recommendation."""
+    steps, r = doc["steps"], doc["ratios"]
+    lines = [f"seeds' way: {steps['seeds_way']['why']}"] if steps["seeds_way"].get("skipped") else []
+    lines.append(
+        f"link ÷ seeds' way: {_fmt(r['link_vs_seeds_throughput'])}×  ·  link ÷ sequential: "
+        f"{_fmt(r['link_vs_sequential_throughput'])}×  ·  latency-bound ideal {_fmt(r['latency_bound_ideal_s'])} s "
+        f"vs measured {_fmt(r['link_measured_s'])} s"
+    )
+    marginal = {k: v.get("marginal_cpu_ms_per_identity") for k, v in steps["cpu_by_credential"].items()
+                if k != "baseline"}
+    lines.append("marginal client CPU ms per identity: " + ", ".join(f"{k} {_fmt(v)}" for k, v in marginal.items()))
+    rec = doc["recommended_concurrency"]
+    lines.append(f"recommended --concurrency: {rec['value']} ({rec['why']})")
+    return lines
+
+
+def render_table(doc: dict[str, Any]) -> None:
+    """The figures as rich tables on stdout (the CLI's output; the library functions print nothing)."""
+    from rich.console import Console
+
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    console.print(_steps_table(doc))
+    for line in _summary_lines(doc):
+        console.print(line)
+    console.print(_targets_table(doc))
