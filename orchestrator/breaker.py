@@ -20,6 +20,8 @@ from .models import Command, Outcome, SharedCause, Status
 
 STOP_AFTER = 10
 PROBATION = 10
+#: Causes that stop the run at the first occurrence (a wrong partner's name: one write is already too many).
+IMMEDIATE = frozenset({"partner_name_mismatch"})
 #: Below this many identities a run is never stopped: there is nothing left to spare.
 SMALLEST_STOPPABLE = 3
 
@@ -63,6 +65,11 @@ class Stop:
             "token_rejected": (
                 f"{c.subject} refused the token of {n} identities in a row ({c.code}) — the token is for another "
                 f"cloud or audience: check --cloud and --arm-endpoint; {again}"),
+            "partner_name_mismatch": (
+                f"partner ID {c.subject} belongs to {c.code!r} according to the service, not the partner this run "
+                f"expects (--partner-name, or the name an earlier run recorded): check --partner-id (your partner "
+                f"location ID); at most one identity was linked to it — unlink it with `pal-orchestrator unlink`; "
+                f"{again}"),
             "not_partner_api": (
                 f"{c.subject} does not serve Microsoft.ManagementPartner ({c.code}, {n} identities in a row) — "
                 f"check --arm-endpoint and --cloud; {again}"),
@@ -92,11 +99,14 @@ class Breaker:
         return self._concurrency if self._through else self._probation
 
     def observe(self, outcome: Outcome) -> None:
+        cause = outcome.shared_cause
+        if cause is not None and cause.kind in IMMEDIATE:
+            self.tripped = self.tripped or Stop(cause, 1)
+            return
         if outcome.status in _THROUGH:
             self._through = True
             self._streak, self._count = None, 0
             return
-        cause = outcome.shared_cause
         if cause is None:
             return  # this identity's own problem: neither counts nor resets
         key = (cause.kind, cause.subject.lower())

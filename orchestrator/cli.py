@@ -395,12 +395,22 @@ def link(
     force: ForceOpt = False,
     recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
+    partner_name: Annotated[
+        str | None,
+        typer.Option("--partner-name", envvar="PAL_PARTNER_NAME",
+                     help="The partner's name as Partner Center shows it: the run stops after the first write if "
+                          "the service names the --partner-id partner otherwise (exit 3)."),
+    ] = None,
     *,
     shared: dict[str, Any],
 ) -> None:
-    """Reconcile: create missing links, leave correct ones alone, report links to other partner IDs."""
+    """Reconcile: create missing links, leave correct ones alone, report links to other partner IDs.
+
+    The first write goes alone and the service's answer names the partner; that name is printed before any other
+    write, and a name other than --partner-name (or the one an earlier run recorded) stops the run.
+    """
     _run(Command.LINK, inventory, shared, self_link=self_, overwrite=overwrite, resume=resume, force=force,
-         recognition=recognition, expiry_warning_days=expiry_warning_days)
+         recognition=recognition, expiry_warning_days=expiry_warning_days, partner_name=partner_name)
 
 
 @app.command()

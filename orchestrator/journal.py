@@ -404,6 +404,14 @@ class Journal:
         ).fetchall()
         return {str(s): int(n) for s, n in rows}
 
+    def partner_names(self) -> dict[str, str]:
+        """partner ID → the latest name the service gave it in any run (the partner-name guard's memory)."""
+        rows = self._db.execute(
+            "SELECT lower(linked_partner_id), partner_name FROM outcomes WHERE partner_name IS NOT NULL "
+            "AND partner_name != '' AND linked_partner_id IS NOT NULL ORDER BY checked_at"
+        )
+        return {pid: name for pid, name in rows}
+
     def final_keys(self, run_id: str) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT key FROM outcomes WHERE run_id=?", (run_id,))}
 

@@ -47,6 +47,7 @@ from .credentials import (
     split_secret_uri,
     token_claims,
 )
+from .guard import NameGuard
 from .models import Command, CredentialType, Identity, LinkState, Outcome, SharedCause, Status
 from .partner import Answer, LinkRead, PartnerApi
 from .recognition import Recognizer
@@ -101,6 +102,7 @@ class LinkContext:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     #: object ID → (key, FILE:LINE) of the first row that signed in as it: one principal, one write per run
     principals: dict[str, tuple[str, str]] = field(default_factory=dict)
+    guard: NameGuard | None = None  # link runs: the first write per partner ID goes alone and names the partner
 
 
 class _Run:
@@ -342,14 +344,38 @@ async def _link(run: _Run, api: PartnerApi, read: LinkRead) -> Outcome:
     if read.on(target):
         prior = ctx.prior_intents.get(identity.key)
         if prior is not None:  # this run announced the write, then died before recording it: it was ours
-            return _outcome(run, Status.RELINKED if prior[0] == "relink" else Status.LINKED, state=read.state)
-        return _outcome(run, Status.ALREADY_LINKED, state=read.state)
+            status = Status.RELINKED if prior[0] == "relink" else Status.LINKED
+            return _named(run, _outcome(run, status, state=read.state))
+        return _named(run, _outcome(run, Status.ALREADY_LINKED, state=read.state))
     if linked is not None and not ctx.overwrite:
         return _outcome(
             run, Status.LINKED_ELSEWHERE, state=read.state, error_code="LinkedElsewhere",
             error_message=f"linked to partner ID {linked}; pass --overwrite to switch it to {target}",
         )
     action = "relink" if linked is not None else "link"
+    if ctx.guard is None:
+        return await _link_write(run, api, action)
+    async with ctx.guard.writing(target):
+        return _named(run, await _link_write(run, api, action))
+
+
+def _named(run: _Run, outcome: Outcome) -> Outcome:
+    """The first link to the target seen in the run names the partner; a name other than the expected one stops
+    the run (the guard refuses every later write for that partner ID)."""
+    guard = run.ctx.guard
+    if guard is None or outcome.status not in (Status.LINKED, Status.RELINKED, Status.ALREADY_LINKED):
+        return outcome
+    cause = guard.confirm(run.identity.partner_id, outcome.partner_name)
+    if cause is None:
+        return outcome
+    return replace(outcome, shared_cause=cause, error_code="PartnerNameMismatch",
+                   error_message=f"partner ID {cause.subject} is {cause.code!r} according to the service, not the "
+                                 "expected partner: check --partner-id, and unlink this identity if it was wrong")
+
+
+async def _link_write(run: _Run, api: PartnerApi, action: str) -> Outcome:
+    """Write, read back, and fall back once where the first write met a link that moved under it."""
+    ctx = run.ctx
     refusal = await _write(run, api, action)
     after = await _read(run, api)
     if action == "relink" and refusal is not None and refusal.not_linked and after.state.partner_id is None:

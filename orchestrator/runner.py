@@ -35,6 +35,7 @@ from .errors import (
     PalError,
     UsageError,
 )
+from .guard import NameGuard
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
 from .linker import ArmClients, LinkContext, reconcile
@@ -74,6 +75,7 @@ class RunOptions:
     write_reports: bool = True
     self_link: bool = False
     vault_host_suffixes: tuple[str, ...] = ()
+    partner_name: str | None = None  # --partner-name: the name the service must give the --partner-id partner
 
     def recorded(self) -> dict[str, Any]:
         """The options as recorded in the journal (no secret is ever an option)."""
@@ -194,7 +196,8 @@ def execute(
         opened = _open_run(journal, options, inventory)
         if isinstance(opened, RunResult):
             return replace(opened, elapsed_s=time.monotonic() - started)
-        stop = _work(journal, opened, options, progress or NullProgress(), sleep, recognizer_factory)
+        opened = replace(opened, expected_names=_expected_names(journal, options))
+        stop = _work(journal, opened, options, progress or NullProgress(), sleep, recognizer_factory, announce)
         return _finish(journal, opened, options, inventory, stop, time.monotonic() - started)
     finally:
         journal.close()
@@ -209,6 +212,15 @@ class _OpenRun:
     prior: dict[str, tuple[str, str]]
     resumed: bool
     principals: dict[str, tuple[str, str]] = field(default_factory=dict)  # object ID → (key, FILE:LINE)
+    expected_names: dict[str, str] = field(default_factory=dict)  # partner ID → the name it must have
+
+
+def _expected_names(journal: Journal, options: RunOptions) -> dict[str, str]:
+    """The partner names this run expects: those earlier runs recorded, and --partner-name for --partner-id."""
+    names = journal.partner_names()
+    if options.partner_name and options.partner_id:
+        names[options.partner_id.strip().lower()] = options.partner_name
+    return names
 
 
 def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
@@ -292,6 +304,7 @@ def _work(
     progress: Progress,
     sleep: Sleep | None,
     recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None,
+    announce: Callable[[str], None],
 ) -> Stop | None:
     """Fan out over what is left, journaling each outcome as it arrives; returns the stop, if the run stopped."""
     breaker = Breaker(len(run.todo), options.concurrency)
@@ -311,7 +324,7 @@ def _work(
     previous = _interrupt_on_sigterm()
     try:
         asyncio.run(_fan_out(run.todo, options, on_outcome, on_intent, run, breaker,
-                             sleep=sleep, recognizer_factory=recognizer_factory))
+                             sleep=sleep, recognizer_factory=recognizer_factory, announce=announce))
     except KeyboardInterrupt:
         raise Interrupted(run.run_id) from None
     except PalError:
@@ -423,6 +436,7 @@ async def _fan_out(
     *,
     sleep: Sleep | None,
     recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None,
+    announce: Callable[[str], None] = lambda text: None,
 ) -> None:
     resolve = endpoints_resolver(options)
     base = resolve(Identity("", "", "", "", options.cloud))
@@ -458,6 +472,7 @@ async def _fan_out(
                 overwrite=options.overwrite,
                 prior_intents=run.prior,
                 principals=run.principals,
+                guard=NameGuard(run.expected_names, announce) if options.command is Command.LINK else None,
                 recognizer=recognizer_factory(transport, retrier) if recognizer_factory else None,
                 self_credential=self_credential,
             )

@@ -113,7 +113,7 @@ def test_an_unresolvable_vault_fails_each_call_at_once_and_stops(
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
-    result = execute(options(em, inv, tmp_path), sleep=never_sleep())
+    result = execute(options(em, inv, tmp_path, vault_host_suffixes=(".vault.invalid",)), sleep=never_sleep())
     assert result.exit_code == STOPPED_EXIT_CODE
     assert result.stop is not None and "pal-vualt.vault.invalid" in result.stop and "DnsFailure" in result.stop
     assert all(o.attempts == 1 and o.error_code == "DnsFailure" for o in outcomes(result))
@@ -177,3 +177,55 @@ def test_a_tiny_run_is_never_stopped_and_a_small_one_needs_every_row() -> None:
     assert small.tripped is None
     small.observe(_outcome(Status.PARTNER_ID_INVALID, _CAUSE))
     assert small.tripped is not None
+
+
+# -- the partner-name guard -------------------------------------------------------------------------------------
+
+
+def test_a_partner_id_of_another_partner_costs_one_write_and_stops(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--partner-id is a real ID of another partner: the first write goes alone, the service names the partner,
+    the name is announced, and the mismatch with --partner-name stops the run (exit 3) after that one write."""
+    world = make_world(60)
+    world.add_partner(WRONG_PARTNER, "Fabrikam Partner")
+    em = emulator_factory(world)
+    operator_env(em, monkeypatch)
+    inv = write_rows(tmp_path / "inv.csv", em, em.world.identities)
+    inv.write_text(inv.read_text().replace(f",{PARTNER}\n", ",\n"))
+    said: list[str] = []
+    result = execute(options(em, inv, tmp_path, partner_id=WRONG_PARTNER, partner_name="Contoso Partner"),
+                     sleep=never_sleep(), announce=said.append)
+    assert result.exit_code == STOPPED_EXIT_CODE
+    assert result.stop is not None and "Fabrikam Partner" in result.stop
+    assert len(_writes(em)) == 1
+    assert any("Fabrikam Partner" in line for line in said)
+
+
+def test_a_partner_renamed_since_the_last_run_stops_the_run(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --partner-name, the name an earlier run recorded for the partner ID is the expected one."""
+    world = make_world(30)
+    em = emulator_factory(world)
+    operator_env(em, monkeypatch)
+    records = list(em.world.identities)
+    first = write_rows(tmp_path / "q3.csv", em, records[:5])
+    assert execute(options(em, first, tmp_path), sleep=never_sleep()).exit_code == 0
+    em.world.partners[PARTNER] = "Someone Else Ltd"
+    second = write_rows(tmp_path / "q4.csv", em, records[5:])
+    before = len(_writes(em))
+    result = execute(options(em, second, tmp_path), sleep=never_sleep())
+    assert result.exit_code == STOPPED_EXIT_CODE and "Someone Else Ltd" in (result.stop or "")
+    assert len(_writes(em)) - before == 1
+
+
+def test_the_right_partner_name_lets_the_run_go_on(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name matches (case and spaces aside): every identity is linked."""
+    em = emulator_factory(make_world(20))
+    operator_env(em, monkeypatch)
+    inv = write_rows(tmp_path / "inv.csv", em, em.world.identities)
+    result = execute(options(em, inv, tmp_path, partner_name="contoso  partner"), sleep=never_sleep())
+    assert result.exit_code == 0 and result.counts == {"linked": 20}
