@@ -19,7 +19,9 @@ from orchestrator.inventory import (
     benchmark,
     check_runnable,
     load_inventory,
+    reading,
     write_sample_inventory,
+    yaml_rows,
 )
 from orchestrator.models import Cloud, CredentialType, Identity
 
@@ -425,7 +427,7 @@ def test_a_huge_field_fails_fast(tmp_path: Path) -> None:
 
 def test_file_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file above the size limit is refused before it is read."""
-    monkeypatch.setattr(inventory_module, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(reading, "MAX_FILE_BYTES", 1000)
     path = write(tmp_path / "big.csv", "customer,tenant_id,client_id,secret_uri\n" + "x" * 2000)
     with pytest.raises(InventoryError, match="larger than the 0 MiB limit — split the inventory"):
         load_inventory(path)
@@ -599,7 +601,7 @@ def test_yaml_alias_bomb_is_refused_quickly() -> None:
 
 def test_yaml_too_many_aliases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """More aliases than the limit stop the composer itself."""
-    monkeypatch.setattr(inventory_module, "MAX_YAML_ALIASES", 3)
+    monkeypatch.setattr(yaml_rows, "MAX_YAML_ALIASES", 3)
     path = write(tmp_path / "a.yaml", "x: &x 1\nidentities: [*x, *x, *x, *x]\n")
     with pytest.raises(InventoryError, match="uses more than 3 YAML aliases"):
         load_inventory(path)
