@@ -670,3 +670,35 @@ def test_a_stray_nul_byte_skips_only_its_row(tmp_path: Path) -> None:
     inv = load_inventory(path)
     assert len(inv.identities) == 1
     assert [p.line for p in inv.problems if "NUL" in p.message] == [3]
+
+
+# --- bidirectional controls --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bidi", ["\u202e", "\u202a", "\u2066", "\u2069", "\u200f"])
+def test_bidi_controls_in_text_columns_warn_but_the_row_runs(tmp_path: Path, bidi: str) -> None:
+    """A customer name or extra column holding a bidi control gets a FILE:LINE: column warning; the row still runs."""
+    path = write(
+        tmp_path / "b.csv",
+        "customer,tenant_id,client_id,secret_uri,Owner\n"
+        f"Contoso{bidi}moc.evil,{T1},{C1},https://kv-ops.vault.azure.net/secrets/a,ok\n"
+        f"Fabrikam,{T2},{C1},https://kv-ops.vault.azure.net/secrets/b,bob{bidi}\n",
+    )
+    inv = load_inventory(path, defaults=PARTNER)
+    assert [i.customer for i in inv.identities] == [f"Contoso{bidi}moc.evil", "Fabrikam"]
+    assert inv.problems == ()
+    reason = (
+        "contains a bidirectional control character that can make it display spoofed; it is shown escaped in reports"
+    )
+    assert inv.warnings == (f"{path}:2: customer: {reason}", f"{path}:3: Owner: {reason}")
+
+
+def test_bidi_controls_warn_in_yaml_too(tmp_path: Path) -> None:
+    """The warning points at the line where the YAML identity starts."""
+    path = write(
+        tmp_path / "b.yaml",
+        f"partner_id: '1234567'\nidentities:\n  - customer: \"Evil\\u202eCo\"\n    tenant_id: {T1}\n"
+        f"    client_id: {C1}\n    secret_uri: https://kv-ops.vault.azure.net/secrets/a\n",
+    )
+    inv = load_inventory(path)
+    assert len(inv.identities) == 1
+    (warning,) = inv.warnings
+    assert warning.startswith(f"{path}:3: customer: contains a bidirectional control character")

@@ -73,8 +73,8 @@ def load_inventory(path: str | os.PathLike[str], *, defaults: InventoryDefaults 
     source = os.fspath(path)
     data = read_bytes(source)
     options = Scope.of_options(defaults)
-    builder = Builder(options)
     warnings: list[str] = []
+    builder = Builder(options, warnings)
     builder.add_all(_raw_rows(source, data, defaults.sheet, warnings, partner_default=bool(options.partner_id)))
     identities, problems = builder.finish()
     return Inventory(

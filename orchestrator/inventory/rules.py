@@ -1,7 +1,8 @@
 """Row and inventory rules: a raw row becomes an `Identity` or a skipped row, and duplicates are resolved.
 
-Per row: every cell is free of NUL bytes, then every column's validator runs (`columns.VALIDATORS`) with the
-defaults in force for that row; any problem skips the row, with all of its reasons. Over the inventory: the
+Per row: text kept as written is checked for bidirectional controls (a warning: the row runs); every cell must
+be free of NUL bytes; then every column's validator runs (`columns.VALIDATORS`) with the defaults in force for
+that row; any problem skips the row, with all of its reasons. Over the inventory: the
 same identity (tenant + client ID) twice runs once, from its first line; copies that ask for different partner
 IDs are all skipped, because guessing which one was meant could attribute the customer to the wrong partner.
 """
@@ -14,16 +15,17 @@ from ..models import Identity, Problem, SkippedRow
 from .columns import Cells, secret_location, validate
 from .defaults import Scope
 from .reading import FileDefaults, Issue, RawRow
-from .schema import CLIENT_ID, CUSTOMER, PARTNER_ID, TENANT_ID, TOKEN_FILE
-from .text import clean, safe
+from .schema import CLIENT_ID, CUSTOMER, PARTNER_ID, TENANT_ID, TEXT_COLUMNS, TOKEN_FILE
+from .text import BIDI, clean, safe
 from .vaults import Vaults
 
 
 class Builder:
     """Judges rows one at a time and collects identities, problems and the row count."""
 
-    def __init__(self, options: Scope) -> None:
+    def __init__(self, options: Scope, warnings: list[str]) -> None:
         self.options = options
+        self.warnings = warnings
         self.rows = 0
         self._identities: list[Identity] = []
         self._problems: list[Problem] = []
@@ -41,6 +43,7 @@ class Builder:
         if not row.readable:
             self._skip(row, row.issues)
             return
+        self.warnings.extend(_bidi_warnings(row))
         issues: list[Issue] = [*row.issues, *_nul_issues(row)]
         cells = Cells(row.values, self._scope(row.defaults), self._vaults)
         for column, fault in validate(cells):
@@ -101,6 +104,24 @@ def _nul_issues(row: RawRow) -> list[Issue]:
         (row.labels.get(column, column), "contains a NUL byte", "remove it (save the file again as CSV UTF-8)")
         for column, raw in [*row.values.items(), *row.extra]
         if "\x00" in raw
+    ]
+
+
+_BIDI_WARNING = (
+    "contains a bidirectional control character that can make it display spoofed; it is shown escaped in reports"
+)
+
+
+def _bidi_warnings(row: RawRow) -> list[str]:
+    """Text kept as written (customer, token_file, extra columns) with bidi controls: the row runs, with a warning."""
+    texts = [(column, clean(row.values.get(column, ""))) for column in TEXT_COLUMNS]
+    texts.extend(row.extra)
+    if not BIDI.search("".join(text for _, text in texts)):
+        return []  # the common case, one search
+    return [
+        f"{row.source}:{row.line}: {row.labels.get(column, column)}: {_BIDI_WARNING}"
+        for column, text in texts
+        if BIDI.search(text)
     ]
 
 

@@ -28,6 +28,8 @@ COLUMNS: Final = (
     TOKEN_FILE,
 )
 REQUIRED_COLUMNS: Final = (CUSTOMER, TENANT_ID, CLIENT_ID)
+#: Known columns kept as written rather than reduced to a checked shape (like every extra column).
+TEXT_COLUMNS: Final = (CUSTOMER, TOKEN_FILE)
 #: The header a fix suggests when a file has none.
 EXAMPLE_HEADER: Final = "customer,tenant_id,client_id,key_vault,secret_name,partner_id"
 

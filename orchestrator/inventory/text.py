@@ -19,6 +19,9 @@ _GUID_CORE = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 GUID: Final = re.compile(rf"\{{({_GUID_CORE})\}}|({_GUID_CORE})")
 GUID_EXAMPLE: Final = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 HIDDEN: Final = "(hidden: looks like a secret)"
+#: Bidirectional controls: embeddings/overrides, isolates and marks. In a name they can make a report show text
+#: in another order than it has ("Trojan Source"), so such a value is flagged, and shown escaped.
+BIDI: Final = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 _SECRET_CHARS = re.compile(r"[A-Za-z0-9+/=._~-]+")
 _HEXISH = re.compile(r"[0-9a-fA-F{}-]+")
