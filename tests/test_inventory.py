@@ -505,6 +505,52 @@ def test_empty_workbook_has_no_header(tmp_path: Path) -> None:
         load_inventory(path)
 
 
+def cover_then_inventory(path: Path, cover: list[list[object]]) -> Path:
+    """A workbook whose first sheet holds `cover` rows and whose second sheet holds a valid inventory."""
+    workbook = openpyxl.Workbook()
+    first = workbook.active
+    assert first is not None
+    first.title = "Readme"
+    for row in cover:
+        first.append(row)
+    sheet = workbook.create_sheet("Tenants")
+    sheet.append(["customer", "tenant_id", "client_id", "secret_name", "key_vault", "partner_id"])
+    sheet.append(["Contoso", T1, C1, "sp-a", "kv-ops", 1234567])
+    workbook.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cover", "what"),
+    [
+        ([["About this workbook"], ["Owner: ops"]], "the first sheet has no header row (no known column name"),
+        ([], "has no header row (it is empty)"),
+        ([["Contoso", T1, C1]], "this row looks like data"),
+    ],
+    ids=["notes", "empty", "data"],
+)
+def test_xlsx_first_sheet_without_header_suggests_the_sheet_option(
+    tmp_path: Path, cover: list[list[object]], what: str
+) -> None:
+    """When the first sheet (taken by default) has no header, the fix names --sheet and the sheets there are."""
+    path = cover_then_inventory(tmp_path / "inv.xlsx", cover)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}[Readme]") and what in message
+    assert "pick the sheet that holds the inventory with --sheet NAME (sheets: 'Readme', 'Tenants')" in message
+    assert len(load_inventory(path, defaults=InventoryDefaults(sheet="Tenants")).identities) == 1
+
+
+def test_xlsx_chosen_sheet_without_header_does_not_suggest_another(tmp_path: Path) -> None:
+    """A sheet picked with --sheet that has no header keeps the plain header fix."""
+    path = cover_then_inventory(tmp_path / "inv.xlsx", [["About this workbook"]])
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path, defaults=InventoryDefaults(sheet="Readme"))
+    assert "--sheet" not in str(caught.value)
+    assert "the header has no customer, tenant_id, client_id column" in str(caught.value)
+
+
 # --- YAML ------------------------------------------------------------------------------------------------------
 YAML_BOTH_SHAPES = f"""# defaults for every identity below
 partner_id: "1234567"

@@ -53,8 +53,11 @@ class _Columns:
     width: int
 
 
-def _columns(where: str, header: Sequence[str]) -> _Columns:
-    """Map a header row; a header that cannot work is one InventoryError (never one problem per row)."""
+def _columns(where: str, header: Sequence[str], sheet_fix: str = "") -> _Columns:
+    """Map a header row; a header that cannot work is one InventoryError (never one problem per row).
+
+    `sheet_fix` is how to pick another worksheet, for a workbook whose first sheet was taken by default.
+    """
     known: dict[str, int] = {}
     labels: dict[str, str] = {}
     extras: list[tuple[int, str]] = []
@@ -80,11 +83,11 @@ def _columns(where: str, header: Sequence[str]) -> _Columns:
         else:
             known[canonical] = index
             labels[canonical] = text
-    _check_required(where, header, known)
+    _check_required(where, header, known, sheet_fix)
     return _Columns(tuple(known.items()), labels, tuple(extras), tuple(unnamed), len(header))
 
 
-def _check_required(where: str, header: Sequence[str], known: dict[str, int]) -> None:
+def _check_required(where: str, header: Sequence[str], known: dict[str, int], sheet_fix: str) -> None:
     """The header names customer, tenant_id, client_id and some credential location column."""
     missing = [c for c in REQUIRED_COLUMNS if c not in known]
     if missing:
@@ -92,7 +95,13 @@ def _check_required(where: str, header: Sequence[str], known: dict[str, int]) ->
         if any(GUID.fullmatch(clean(c)) for c in header):
             raise InventoryError(
                 f"{where}: this row looks like data, not a header ({shown}) — add a header row first: "
-                f"{EXAMPLE_HEADER}"
+                f"{EXAMPLE_HEADER}" + (f", or {sheet_fix}" if sheet_fix else "")
+            )
+        if sheet_fix and not known:  # nothing here is an inventory: most likely a cover or notes sheet
+            raise fail(
+                where,
+                f"the first sheet has no header row (no known column name; it reads: {shown})",
+                f"{sheet_fix}, or start this sheet with a header row: {EXAMPLE_HEADER}",
             )
         raise InventoryError(
             f"{where}: the header has no {', '.join(missing)} column (it reads: {shown}) — add the missing "
@@ -106,16 +115,17 @@ def _check_required(where: str, header: Sequence[str], known: dict[str, int]) ->
 
 
 def _table(
-    where: str, rows: Iterator[_Cells], kind: str, warnings: list[str], *, partner_default: bool
+    where: str, rows: Iterator[_Cells], kind: str, warnings: list[str], *, partner_default: bool, sheet_fix: str = ""
 ) -> Iterator[RawRow]:
-    """Header, then one RawRow per row with content; shared by CSV and XLSX."""
+    """Header, then one RawRow per row with content; shared by CSV and XLSX (see `_columns` for `sheet_fix`)."""
     line, header = 0, list[str]()
     for line, _, header in rows:  # noqa: B007 - the header's line is used after the loop
         if any(c.strip() for c in header):
             break
     else:
-        raise fail(where, "has no header row (it is empty)", f"start the file with a header row: {EXAMPLE_HEADER}")
-    columns = _columns(f"{where}:{line}", header)
+        start = f"start the file with a header row: {EXAMPLE_HEADER}"
+        raise fail(where, "has no header row (it is empty)", f"{sheet_fix}, or {start}" if sheet_fix else start)
+    columns = _columns(f"{where}:{line}", header, sheet_fix)
     if PARTNER_ID not in columns.labels and not partner_default:
         raise InventoryError(
             f"{where}:{line}: the header has no partner_id column and no default partner ID was "
@@ -280,6 +290,13 @@ def _worksheet(source: str, workbook: Any, sheet: str | None) -> Any:
     return matches[0]
 
 
+def _sheet_fix(workbook: Any) -> str:
+    """How to choose another worksheet than the first, naming the sheets there are."""
+    names = ", ".join(repr(ws.title) for ws in workbook.worksheets[:10])
+    more = ", …" if len(workbook.worksheets) > 10 else ""
+    return f"pick the sheet that holds the inventory with --sheet NAME (sheets: {names}{more})"
+
+
 def _sheet_cells(where: str, worksheet: Any) -> Iterator[_Cells]:
     """Each worksheet row as text, numbered from 1; a sheet damaged past some row is one InventoryError."""
     worksheet.reset_dimensions()  # some writers record wrong dimensions; read every row there is
@@ -308,6 +325,8 @@ def xlsx_rows(
     try:
         worksheet = _worksheet(source, workbook, sheet)
         where = f"{source}[{worksheet.title}]"
-        yield from _table(where, _sheet_cells(where, worksheet), "sheet", warnings, partner_default=partner_default)
+        sheet_fix = "" if sheet is not None else _sheet_fix(workbook)
+        cells = _sheet_cells(where, worksheet)
+        yield from _table(where, cells, "sheet", warnings, partner_default=partner_default, sheet_fix=sheet_fix)
     finally:
         workbook.close()
