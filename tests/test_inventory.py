@@ -246,7 +246,11 @@ def test_brace_guid_and_custom_cloud_vault_with_path_prefix(tmp_path: Path) -> N
 def test_no_partner_id_anywhere_is_one_file_error(tmp_path: Path) -> None:
     """Without a partner_id column or default, the file fails once instead of once per row."""
     path = write(tmp_path / "p.csv", f"customer,tenant_id,client_id,secret_uri\nA,{T1},{C1},x\n")
-    with pytest.raises(InventoryError, match=r"p.csv:1: the header has no partner_id column and no default"):
+    with pytest.raises(
+        InventoryError,
+        match=r"p.csv:1: the header has no partner_id column and no --partner-id was given — add a partner_id "
+        r"column, or pass --partner-id ID$",
+    ):
         load_inventory(path)
 
 
@@ -283,7 +287,47 @@ def test_a_bad_default_is_reported_on_the_rows_that_use_it(tmp_path: Path) -> No
     inv = load_inventory(path, defaults=InventoryDefaults(partner_id="12x"))
     assert [i.customer for i in inv.identities] == ["B"]
     (problem,) = inv.problems
-    assert problem.message == "'12x' (from the default partner ID option) is not a number"
+    assert problem.message == "'12x' (from --partner-id) is not a number"
+
+
+def test_rows_without_a_key_vault_name_the_flag(tmp_path: Path) -> None:
+    """Rows with secret_name but no vault are skipped one by one, each problem naming --key-vault."""
+    no_column = write(
+        tmp_path / "v.csv",
+        f"customer,tenant_id,client_id,secret_name\nA,{T1},{C1},sp-a\nB,{T2},{C1},sp-b\n",
+    )
+    inv = load_inventory(no_column, defaults=PARTNER)
+    assert [str(p) for p in inv.problems] == [
+        f"{no_column}:{line}: key_vault: no Key Vault for secret_name: no key_vault column and no --key-vault — "
+        "pass --key-vault NAME, or add a key_vault column (in YAML also a top-level key_vault: default)"
+        for line in (2, 3)
+    ]
+    empty_cell = write(
+        tmp_path / "e.csv",
+        f"customer,tenant_id,client_id,secret_name,Key Vault\nA,{T1},{C1},sp-a,\nB,{T2},{C1},sp-b,kv-ops\n",
+    )
+    inv = load_inventory(empty_cell, defaults=PARTNER)
+    assert [i.customer for i in inv.identities] == ["B"]
+    (problem,) = inv.problems
+    assert str(problem) == (
+        f"{empty_cell}:2: Key Vault: no Key Vault for secret_name: key_vault is empty and no --key-vault was given "
+        "— fill in key_vault, or pass --key-vault NAME for the rows without one"
+    )
+    with_flag = load_inventory(no_column, defaults=InventoryDefaults(partner_id="1234567", key_vault="kv-ops"))
+    assert len(with_flag.identities) == 2
+
+
+def test_hints_about_options_name_the_flags(tmp_path: Path) -> None:
+    """No message speaks of "the … option": every default a message mentions is named by its flag."""
+    inv = load("missing_cells.csv", InventoryDefaults())
+    bad_cloud = load("bad_cloud.csv", InventoryDefaults(partner_id="1234567", cloud=Cloud.PUBLIC))
+    texts = [str(p) for p in (*inv.problems, *bad_cloud.problems)]
+    assert any("--partner-id ID" in t for t in texts)
+    assert any("--key-vault" in t for t in texts)
+    assert not [t for t in texts if " option" in t]
+    path = write(tmp_path / "c.csv", f"customer,tenant_id,client_id,partner_id\nA,{T1},{C1},1234567\n")
+    with pytest.raises(InventoryError, match=r"secret_name \(with key_vault or --key-vault\)"):
+        load_inventory(path)
 
 
 def test_extra_columns_keep_header_text_order_and_values(tmp_path: Path) -> None:

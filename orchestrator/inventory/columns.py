@@ -9,7 +9,7 @@ credential type. A column whose validator returned a `Fault` has no value in `Ce
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Final
 
 from ..models import Cloud, CredentialType
@@ -51,9 +51,12 @@ _UNKNOWN: Final = "unknown"
 class Cells:
     """One row as the validators see it: trimmed text by column, the defaults in force, the clean values so far."""
 
-    __slots__ = ("_in_vault", "clean", "raw", "scope", "vaults")
+    __slots__ = ("_in_vault", "clean", "columns", "raw", "scope", "vaults")
 
-    def __init__(self, text: Mapping[str, str], scope: Scope, vaults: Vaults) -> None:
+    def __init__(
+        self, text: Mapping[str, str], scope: Scope, vaults: Vaults, columns: Collection[str] = COLUMNS
+    ) -> None:
+        self.columns = columns  # the columns the row's file (or YAML entry) has, even where empty
         #: every column's text, trimmed ("" when empty or absent)
         self.raw = dict(_NO_TEXT)
         self.raw.update({column: value.strip(STRIP) for column, value in text.items() if value})
@@ -173,7 +176,7 @@ def partner_id(cells: Cells) -> str | Fault:
     if not raw:
         return Fault(
             "no partner ID for this row",
-            "add a partner_id column, a partner_id default in the YAML file, or pass the partner ID option",
+            "add a partner_id column, a partner_id default in the YAML file, or pass --partner-id ID",
         )
     if _PARTNER_ID.fullmatch(raw):
         return raw
@@ -226,7 +229,7 @@ def secret_uri(cells: Cells) -> str | Fault | None:
         return None  # key_vault + secret_name: see those two
     return Fault(
         "no credential location",
-        "add secret_uri, or secret_name (with key_vault or a default key vault), or set "
+        "add secret_uri, or secret_name (with key_vault or --key-vault), or set "
         "credential_type to managed_identity or federated",
     )
 
@@ -249,15 +252,25 @@ def key_vault(cells: Cells) -> str | Fault | None:
     if not raw and cells.scope.key_vault:
         raw, origin = cells.scope.key_vault, f" (from {cells.scope.key_vault_from})"
     if not raw:
-        return Fault(
-            "no Key Vault for secret_name",
-            "add a key_vault column, a key_vault default in the YAML file, or pass the default key vault option",
-        )
+        return _no_vault(cells)
     where = cells.cloud
     if where is None:
         return None
     vault = cells.vaults.vault(raw, where)
     return Fault(vault.message + origin, vault.fix) if isinstance(vault, Fault) else vault
+
+
+def _no_vault(cells: Cells) -> Fault:
+    """No vault for secret_name: say whether the file lacks the column or only this row's cell is empty."""
+    if KEY_VAULT in cells.columns:
+        return Fault(
+            "no Key Vault for secret_name: key_vault is empty and no --key-vault was given",
+            "fill in key_vault, or pass --key-vault NAME for the rows without one",
+        )
+    return Fault(
+        "no Key Vault for secret_name: no key_vault column and no --key-vault",
+        "pass --key-vault NAME, or add a key_vault column (in YAML also a top-level key_vault: default)",
+    )
 
 
 def token_file(cells: Cells) -> str | Fault | None:

@@ -41,14 +41,14 @@ class Scope:
 
     @classmethod
     def of_options(cls, defaults: InventoryDefaults) -> Scope:
-        """The weakest scope: what the options give."""
+        """The weakest scope: what the options give, each named by its command-line flag."""
         return cls(
             clean(defaults.partner_id) if defaults.partner_id else None,
-            "the default partner ID option",
+            "--partner-id",
             clean(defaults.key_vault) if defaults.key_vault else None,
-            "the default key vault option",
+            "--key-vault",
             str(defaults.cloud),
-            "the default cloud option",
+            "--cloud",
         )
 
     def override(self, values: Mapping[str, str], where: Mapping[str, str]) -> Scope:

@@ -45,7 +45,7 @@ class Builder:
             return
         self.warnings.extend(_bidi_warnings(row))
         issues: list[Issue] = [*row.issues, *_nul_issues(row)]
-        cells = Cells(row.values, self._scope(row.defaults), self._vaults)
+        cells = Cells(row.values, self._scope(row.defaults), self._vaults, row.labels.keys())
         for column, fault in validate(cells):
             issues.append((row.labels.get(column, column), fault.message, fault.fix))
         if issues:

@@ -110,7 +110,7 @@ def _check_required(where: str, header: Sequence[str], known: dict[str, int], sh
     if SECRET_URI not in known and SECRET_NAME not in known and CREDENTIAL_TYPE not in known:
         raise InventoryError(
             f"{where}: the header has no credential location column — add secret_uri, or secret_name (with "
-            "key_vault or a default key vault), or a credential_type column for managed_identity/federated rows"
+            "key_vault or --key-vault), or a credential_type column for managed_identity/federated rows"
         )
 
 
@@ -128,8 +128,8 @@ def _table(
     columns = _columns(f"{where}:{line}", header, sheet_fix)
     if PARTNER_ID not in columns.labels and not partner_default:
         raise InventoryError(
-            f"{where}:{line}: the header has no partner_id column and no default partner ID was "
-            "given — add a partner_id column, or pass the partner ID option"
+            f"{where}:{line}: the header has no partner_id column and no --partner-id was given — add a "
+            "partner_id column, or pass --partner-id ID"
         )
     unnamed_values: set[int] = set()
     for line, end, cells in rows:
