@@ -17,6 +17,7 @@ from orchestrator.inventory import (
     Inventory,
     InventoryDefaults,
     benchmark,
+    check_partner_id_option,
     check_runnable,
     load_inventory,
     reading,
@@ -792,3 +793,25 @@ def test_bidi_controls_warn_in_yaml_too(tmp_path: Path) -> None:
     assert len(inv.identities) == 1
     (warning,) = inv.warnings
     assert warning.startswith(f"{path}:3: customer: contains a bidirectional control character")
+
+
+# --- the --partner-id flag ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (None, None),
+        ("", None),
+        ("1234567", None),
+        (" 0123456 ", None),
+        ("48A", "--partner-id 48A is not a partner location ID: use the 6–10 digit PLA ID"),
+        ("12345", "--partner-id 12345 is not a partner location ID: use the 6–10 digit PLA ID"),
+        ("12345678901", "--partner-id 12345678901 is not a partner location ID: use the 6–10 digit PLA ID"),
+        (
+            CLIENT_SECRET,
+            "--partner-id (hidden: looks like a secret) is not a partner location ID: use the 6–10 digit PLA ID",
+        ),
+    ],
+)
+def test_check_partner_id_option(value: str | None, error: str | None) -> None:
+    """A malformed --partner-id is one message for a usage error (a secret pasted there is not echoed)."""
+    assert check_partner_id_option(value) == error

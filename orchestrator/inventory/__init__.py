@@ -14,7 +14,7 @@ Layout — data flows down this list, and each module imports only from those ab
     tables.py     CSV and XLSX → `RawRow`s: header mapping, delimiters, line numbers, sheets
     yaml_rows.py  YAML → `RawRow`s: safe composing, alias limits, customer → identity inheritance
     vaults.py     Key Vault locations: vault URL or name, secret identifier, per cloud
-    defaults.py   `InventoryDefaults` (the options) and the scope chain options → YAML top level
+    defaults.py   `InventoryDefaults` (the options), `check_partner_id_option`, the scope chain options → YAML
     columns.py    one validator per column, in the table `VALIDATORS`: clean value or `Fault`
     rules.py      row rules (NUL bytes, all validators, skip with all reasons) and inventory rules (duplicates,
                   conflicting partner IDs)
@@ -27,7 +27,7 @@ This package re-exports the public names, so callers import from `orchestrator.i
 from __future__ import annotations
 
 from ..models import Problem, SkippedRow
-from .defaults import InventoryDefaults
+from .defaults import InventoryDefaults, check_partner_id_option
 from .loading import Inventory, check_runnable, load_inventory
 from .reading import MAX_FILE_BYTES
 from .sample import benchmark, write_sample_inventory
@@ -48,6 +48,7 @@ __all__ = [
     "Problem",
     "SkippedRow",
     "benchmark",
+    "check_partner_id_option",
     "check_runnable",
     "load_inventory",
     "write_sample_inventory",

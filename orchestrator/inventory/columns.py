@@ -24,6 +24,7 @@ from .schema import (
     CUSTOMER,
     KEY_VAULT,
     PARTNER_ID,
+    PARTNER_ID_FORMAT,
     SECRET_NAME,
     SECRET_URI,
     TENANT_ID,
@@ -36,7 +37,6 @@ from .vaults import NAME_RULE, SECRET_NAME_FORMAT, Vaults
 
 _NIL_GUID = "00000000-0000-0000-0000-000000000000"
 _DOMAIN = re.compile(r"(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]")
-_PARTNER_ID = re.compile(r"[0-9]{6,10}")
 _DIGITS = re.compile(r"[0-9]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LINE_BREAKS = re.compile(r"[\t\n\r\x0b\x0c]+")
@@ -178,7 +178,7 @@ def partner_id(cells: Cells) -> str | Fault:
             "no partner ID for this row",
             "add a partner_id column, a partner_id default in the YAML file, or pass --partner-id ID",
         )
-    if _PARTNER_ID.fullmatch(raw):
+    if PARTNER_ID_FORMAT.fullmatch(raw):
         return raw
     if _DIGITS.fullmatch(raw):
         return Fault(

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..models import Cloud
-from .schema import CLOUD, KEY_VAULT, PARTNER_ID
-from .text import clean
+from .schema import CLOUD, KEY_VAULT, PARTNER_ID, PARTNER_ID_FORMAT
+from .text import clean, looks_secret, show
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,20 @@ class InventoryDefaults:
 
 
 NO_DEFAULTS: Final = InventoryDefaults()
+
+
+def check_partner_id_option(value: str | None) -> str | None:
+    """Why `--partner-id VALUE` cannot be a partner location ID, or None when it can (or was not given).
+
+    For the CLI to make a malformed flag a usage error before any file is read: as a default it would
+    otherwise only skip, one by one, every row that relies on it. Empty counts as not given (a blank
+    PAL_PARTNER_ID), surrounding spaces are ignored, as they are for the rows.
+    """
+    text = clean(value or "")
+    if not text or PARTNER_ID_FORMAT.fullmatch(text):
+        return None
+    plain = len(text) <= 20 and text.isprintable() and not looks_secret(text)
+    return f"--partner-id {text if plain else show(text)} is not a partner location ID: use the 6–10 digit PLA ID"
 
 
 @dataclass(frozen=True, slots=True)

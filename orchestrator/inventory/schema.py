@@ -33,6 +33,9 @@ TEXT_COLUMNS: Final = (CUSTOMER, TOKEN_FILE)
 #: The header a fix suggests when a file has none.
 EXAMPLE_HEADER: Final = "customer,tenant_id,client_id,key_vault,secret_name,partner_id"
 
+#: A partner location ID (PLA ID), as Partner Center shows it.
+PARTNER_ID_FORMAT: Final = re.compile(r"[0-9]{6,10}")
+
 _SEPARATORS = re.compile(r"[\s_\-.]+")
 
 
