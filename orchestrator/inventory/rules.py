@@ -43,8 +43,12 @@ class Builder:
         if not row.readable:
             self._skip(row, row.issues)
             return
-        self.warnings.extend(_bidi_warnings(row))
-        issues: list[Issue] = [*row.issues, *_nul_issues(row)]
+        issues: list[Issue] = list(row.issues)
+        everything = "".join(row.values.values()) + "".join([text for _, text in row.extra])
+        if "\x00" in everything:
+            issues.extend(_nul_issues(row))
+        if BIDI.search(everything):
+            self.warnings.extend(_bidi_warnings(row))
         cells = Cells(row.values, self._scope(row.defaults), self._vaults, row.labels.keys())
         for column, fault in validate(cells):
             issues.append((row.labels.get(column, column), fault.message, fault.fix))
@@ -98,8 +102,6 @@ class Builder:
 
 def _nul_issues(row: RawRow) -> list[Issue]:
     """A NUL byte in any cell (known or extra column) makes the row invalid."""
-    if "\x00" not in "".join(row.values.values()) and not any("\x00" in raw for _, raw in row.extra):
-        return []  # the common case, checked at C speed
     return [
         (row.labels.get(column, column), "contains a NUL byte", "remove it (save the file again as CSV UTF-8)")
         for column, raw in [*row.values.items(), *row.extra]
@@ -116,8 +118,6 @@ def _bidi_warnings(row: RawRow) -> list[str]:
     """Text kept as written (customer, token_file, extra columns) with bidi controls: the row runs, with a warning."""
     texts = [(column, clean(row.values.get(column, ""))) for column in TEXT_COLUMNS]
     texts.extend(row.extra)
-    if not BIDI.search("".join(text for _, text in texts)):
-        return []  # the common case, one search
     return [
         f"{row.source}:{row.line}: {row.labels.get(column, column)}: {_BIDI_WARNING}"
         for column, text in texts

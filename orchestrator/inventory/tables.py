@@ -132,19 +132,23 @@ def _table(
             "partner_id column, or pass --partner-id ID"
         )
     unnamed_values: set[int] = set()
+    known, labels, extras, unnamed, width = (
+        columns.known, columns.labels, columns.extras, columns.unnamed, columns.width
+    )  # locals: read once per row
     for line, end, cells in rows:
         if not "".join(cells).strip():
             continue  # no content at all: Excel exports leave such rows behind
         count = len(cells)
-        unnamed_values.update(i for i in columns.unnamed if i < count and cells[i].strip())
+        if unnamed:
+            unnamed_values.update(i for i in unnamed if i < count and cells[i].strip())
         yield RawRow(
-            source=where,
-            line=line,
-            values={name: cells[i] for name, i in columns.known if i < count},
-            labels=columns.labels,
-            extra=tuple((label, cells[i] if i < count else "") for i, label in columns.extras),
-            issues=_overflow(cells, columns.width),
-            note=f"spans lines {line}–{end}: is a quote left open?" if end > line else "",
+            where,
+            line,
+            {name: cells[i] for name, i in known if i < count},
+            labels,
+            tuple((label, cells[i] if i < count else "") for i, label in extras),
+            _overflow(cells, width) if count > width else (),
+            f"spans lines {line}–{end}: is a quote left open?" if end > line else "",
         )
     for i in sorted(unnamed_values):
         warnings.append(
