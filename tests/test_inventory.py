@@ -17,9 +17,12 @@ from orchestrator.inventory import (
     Inventory,
     InventoryDefaults,
     benchmark,
+    check_partner_id_option,
     check_runnable,
     load_inventory,
+    reading,
     write_sample_inventory,
+    yaml_rows,
 )
 from orchestrator.models import Cloud, CredentialType, Identity
 
@@ -244,7 +247,11 @@ def test_brace_guid_and_custom_cloud_vault_with_path_prefix(tmp_path: Path) -> N
 def test_no_partner_id_anywhere_is_one_file_error(tmp_path: Path) -> None:
     """Without a partner_id column or default, the file fails once instead of once per row."""
     path = write(tmp_path / "p.csv", f"customer,tenant_id,client_id,secret_uri\nA,{T1},{C1},x\n")
-    with pytest.raises(InventoryError, match=r"p.csv:1: the header has no partner_id column and no default"):
+    with pytest.raises(
+        InventoryError,
+        match=r"p.csv:1: the header has no partner_id column and no --partner-id was given — add a partner_id "
+        r"column, or pass --partner-id ID$",
+    ):
         load_inventory(path)
 
 
@@ -281,7 +288,47 @@ def test_a_bad_default_is_reported_on_the_rows_that_use_it(tmp_path: Path) -> No
     inv = load_inventory(path, defaults=InventoryDefaults(partner_id="12x"))
     assert [i.customer for i in inv.identities] == ["B"]
     (problem,) = inv.problems
-    assert problem.message == "'12x' (from the default partner ID option) is not a number"
+    assert problem.message == "'12x' (from --partner-id) is not a number"
+
+
+def test_rows_without_a_key_vault_name_the_flag(tmp_path: Path) -> None:
+    """Rows with secret_name but no vault are skipped one by one, each problem naming --key-vault."""
+    no_column = write(
+        tmp_path / "v.csv",
+        f"customer,tenant_id,client_id,secret_name\nA,{T1},{C1},sp-a\nB,{T2},{C1},sp-b\n",
+    )
+    inv = load_inventory(no_column, defaults=PARTNER)
+    assert [str(p) for p in inv.problems] == [
+        f"{no_column}:{line}: key_vault: no Key Vault for secret_name: no key_vault column and no --key-vault — "
+        "pass --key-vault NAME, or add a key_vault column (in YAML also a top-level key_vault: default)"
+        for line in (2, 3)
+    ]
+    empty_cell = write(
+        tmp_path / "e.csv",
+        f"customer,tenant_id,client_id,secret_name,Key Vault\nA,{T1},{C1},sp-a,\nB,{T2},{C1},sp-b,kv-ops\n",
+    )
+    inv = load_inventory(empty_cell, defaults=PARTNER)
+    assert [i.customer for i in inv.identities] == ["B"]
+    (problem,) = inv.problems
+    assert str(problem) == (
+        f"{empty_cell}:2: Key Vault: no Key Vault for secret_name: key_vault is empty and no --key-vault was given "
+        "— fill in key_vault, or pass --key-vault NAME for the rows without one"
+    )
+    with_flag = load_inventory(no_column, defaults=InventoryDefaults(partner_id="1234567", key_vault="kv-ops"))
+    assert len(with_flag.identities) == 2
+
+
+def test_hints_about_options_name_the_flags(tmp_path: Path) -> None:
+    """No message speaks of "the … option": every default a message mentions is named by its flag."""
+    inv = load("missing_cells.csv", InventoryDefaults())
+    bad_cloud = load("bad_cloud.csv", InventoryDefaults(partner_id="1234567", cloud=Cloud.PUBLIC))
+    texts = [str(p) for p in (*inv.problems, *bad_cloud.problems)]
+    assert any("--partner-id ID" in t for t in texts)
+    assert any("--key-vault" in t for t in texts)
+    assert not [t for t in texts if " option" in t]
+    path = write(tmp_path / "c.csv", f"customer,tenant_id,client_id,partner_id\nA,{T1},{C1},1234567\n")
+    with pytest.raises(InventoryError, match=r"secret_name \(with key_vault or --key-vault\)"):
+        load_inventory(path)
 
 
 def test_extra_columns_keep_header_text_order_and_values(tmp_path: Path) -> None:
@@ -425,7 +472,7 @@ def test_a_huge_field_fails_fast(tmp_path: Path) -> None:
 
 def test_file_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file above the size limit is refused before it is read."""
-    monkeypatch.setattr(inventory_module, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(reading, "MAX_FILE_BYTES", 1000)
     path = write(tmp_path / "big.csv", "customer,tenant_id,client_id,secret_uri\n" + "x" * 2000)
     with pytest.raises(InventoryError, match="larger than the 0 MiB limit — split the inventory"):
         load_inventory(path)
@@ -501,6 +548,52 @@ def test_empty_workbook_has_no_header(tmp_path: Path) -> None:
     openpyxl.Workbook().save(path)
     with pytest.raises(InventoryError, match=r"empty.xlsx\[Sheet\]: has no header row"):
         load_inventory(path)
+
+
+def cover_then_inventory(path: Path, cover: list[list[object]]) -> Path:
+    """A workbook whose first sheet holds `cover` rows and whose second sheet holds a valid inventory."""
+    workbook = openpyxl.Workbook()
+    first = workbook.active
+    assert first is not None
+    first.title = "Readme"
+    for row in cover:
+        first.append(row)
+    sheet = workbook.create_sheet("Tenants")
+    sheet.append(["customer", "tenant_id", "client_id", "secret_name", "key_vault", "partner_id"])
+    sheet.append(["Contoso", T1, C1, "sp-a", "kv-ops", 1234567])
+    workbook.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cover", "what"),
+    [
+        ([["About this workbook"], ["Owner: ops"]], "the first sheet has no header row (no known column name"),
+        ([], "has no header row (it is empty)"),
+        ([["Contoso", T1, C1]], "this row looks like data"),
+    ],
+    ids=["notes", "empty", "data"],
+)
+def test_xlsx_first_sheet_without_header_suggests_the_sheet_option(
+    tmp_path: Path, cover: list[list[object]], what: str
+) -> None:
+    """When the first sheet (taken by default) has no header, the fix names --sheet and the sheets there are."""
+    path = cover_then_inventory(tmp_path / "inv.xlsx", cover)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}[Readme]") and what in message
+    assert "pick the sheet that holds the inventory with --sheet NAME (sheets: 'Readme', 'Tenants')" in message
+    assert len(load_inventory(path, defaults=InventoryDefaults(sheet="Tenants")).identities) == 1
+
+
+def test_xlsx_chosen_sheet_without_header_does_not_suggest_another(tmp_path: Path) -> None:
+    """A sheet picked with --sheet that has no header keeps the plain header fix."""
+    path = cover_then_inventory(tmp_path / "inv.xlsx", [["About this workbook"]])
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path, defaults=InventoryDefaults(sheet="Readme"))
+    assert "--sheet" not in str(caught.value)
+    assert "the header has no customer, tenant_id, client_id column" in str(caught.value)
 
 
 # --- YAML ------------------------------------------------------------------------------------------------------
@@ -599,7 +692,7 @@ def test_yaml_alias_bomb_is_refused_quickly() -> None:
 
 def test_yaml_too_many_aliases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """More aliases than the limit stop the composer itself."""
-    monkeypatch.setattr(inventory_module, "MAX_YAML_ALIASES", 3)
+    monkeypatch.setattr(yaml_rows, "MAX_YAML_ALIASES", 3)
     path = write(tmp_path / "a.yaml", "x: &x 1\nidentities: [*x, *x, *x, *x]\n")
     with pytest.raises(InventoryError, match="uses more than 3 YAML aliases"):
         load_inventory(path)
@@ -668,3 +761,57 @@ def test_a_stray_nul_byte_skips_only_its_row(tmp_path: Path) -> None:
     inv = load_inventory(path)
     assert len(inv.identities) == 1
     assert [p.line for p in inv.problems if "NUL" in p.message] == [3]
+
+
+# --- bidirectional controls --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bidi", ["\u202e", "\u202a", "\u2066", "\u2069", "\u200f"])
+def test_bidi_controls_in_text_columns_warn_but_the_row_runs(tmp_path: Path, bidi: str) -> None:
+    """A customer name or extra column holding a bidi control gets a FILE:LINE: column warning; the row still runs."""
+    path = write(
+        tmp_path / "b.csv",
+        "customer,tenant_id,client_id,secret_uri,Owner\n"
+        f"Contoso{bidi}moc.evil,{T1},{C1},https://kv-ops.vault.azure.net/secrets/a,ok\n"
+        f"Fabrikam,{T2},{C1},https://kv-ops.vault.azure.net/secrets/b,bob{bidi}\n",
+    )
+    inv = load_inventory(path, defaults=PARTNER)
+    assert [i.customer for i in inv.identities] == [f"Contoso{bidi}moc.evil", "Fabrikam"]
+    assert inv.problems == ()
+    reason = (
+        "contains a bidirectional control character that can make it display spoofed; it is shown escaped in reports"
+    )
+    assert inv.warnings == (f"{path}:2: customer: {reason}", f"{path}:3: Owner: {reason}")
+
+
+def test_bidi_controls_warn_in_yaml_too(tmp_path: Path) -> None:
+    """The warning points at the line where the YAML identity starts."""
+    path = write(
+        tmp_path / "b.yaml",
+        f"partner_id: '1234567'\nidentities:\n  - customer: \"Evil\\u202eCo\"\n    tenant_id: {T1}\n"
+        f"    client_id: {C1}\n    secret_uri: https://kv-ops.vault.azure.net/secrets/a\n",
+    )
+    inv = load_inventory(path)
+    assert len(inv.identities) == 1
+    (warning,) = inv.warnings
+    assert warning.startswith(f"{path}:3: customer: contains a bidirectional control character")
+
+
+# --- the --partner-id flag ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (None, None),
+        ("", None),
+        ("1234567", None),
+        (" 0123456 ", None),
+        ("48A", "--partner-id 48A is not a partner location ID: use the 6–10 digit PLA ID"),
+        ("12345", "--partner-id 12345 is not a partner location ID: use the 6–10 digit PLA ID"),
+        ("12345678901", "--partner-id 12345678901 is not a partner location ID: use the 6–10 digit PLA ID"),
+        (
+            CLIENT_SECRET,
+            "--partner-id (hidden: looks like a secret) is not a partner location ID: use the 6–10 digit PLA ID",
+        ),
+    ],
+)
+def test_check_partner_id_option(value: str | None, error: str | None) -> None:
+    """A malformed --partner-id is one message for a usage error (a secret pasted there is not echoed)."""
+    assert check_partner_id_option(value) == error
