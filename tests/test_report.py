@@ -17,11 +17,12 @@ from typing import Any
 import openpyxl
 import pytest
 
-from orchestrator import report, report_html
+from orchestrator import report
 from orchestrator.errors import JournalError, ReportError
 from orchestrator.journal import Journal
 from orchestrator.models import Outcome, Recognition, RecognitionResult, RoleGrant, Status
-from orchestrator.report_xlsx import write_xlsx
+from orchestrator.report import html as report_html
+from orchestrator.report import write_xlsx
 
 T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -265,7 +266,7 @@ def test_big_tables_split_over_sheets_with_a_note(golden: tuple[str, report.Repo
                                                   tmp_path: Path) -> None:
     """A table longer than a sheet's row limit continues on 'Name (2)' and the Summary says so."""
     run_id, _ = golden
-    view, _, _ = report.build_view(journal, run_id, now=NOW)
+    view = report.build_view(journal, run_id, now=NOW)
     path = tmp_path / "split.xlsx"
     write_xlsx(view, path, max_rows=4)
     wb = openpyxl.load_workbook(path)

@@ -10,38 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
-from .models import COVERED_STATUSES, Status
-
-if TYPE_CHECKING:
-    from .report import ReportView, Table
+from ..models import Status
+from .rules import NO_COLOURS, YES_COLOURS, status_colours
+from .view import ReportView, Table
 
 #: Data rows per sheet: Excel's 1,048,576 rows less the header. Bigger tables continue on "Name (2)".
 EXCEL_MAX_DATA_ROWS = 1_048_575
 _MAX_WIDTH = 60
 _WIDTH_SAMPLE = 500
-
-_GREEN = ("#C6EFCE", "#006100")
-_AMBER = ("#FFEB9C", "#9C5700")
-_RED = ("#FFC7CE", "#9C0006")
-_GREY = ("#D9D9D9", "#404040")
-
-
-def status_colours(status: str) -> tuple[str, str]:
-    """(fill, font) colour of a status: green linked, amber not linked yet, red failed, grey skipped."""
-    if status in COVERED_STATUSES or status == Status.UNLINKED:
-        return _GREEN
-    if status == Status.SKIPPED:
-        return _GREY
-    if status in (Status.NOT_LINKED, Status.WOULD_LINK, Status.WOULD_RELINK, Status.LINKED_ELSEWHERE):
-        return _AMBER
-    return _RED
-
 
 def sheet_names(name: str, rows: int, limit: int) -> list[str]:
     """The sheet names a table of `rows` rows is split over (Excel caps a sheet's rows)."""
@@ -60,8 +42,8 @@ class _Formats:
         for s in Status:
             fill, font = status_colours(s.value)
             self.status[s.value] = wb.add_format({"bg_color": fill, "font_color": font})
-        self.yes = wb.add_format({"bg_color": _GREEN[0], "font_color": _GREEN[1]})
-        self.no = wb.add_format({"bg_color": _RED[0], "font_color": _RED[1]})
+        self.yes = wb.add_format({"bg_color": YES_COLOURS[0], "font_color": YES_COLOURS[1]})
+        self.no = wb.add_format({"bg_color": NO_COLOURS[0], "font_color": NO_COLOURS[1]})
 
 
 def _header_label(column: str, kind: str) -> str:

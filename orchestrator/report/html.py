@@ -7,14 +7,13 @@ Every value is HTML-escaped. Big tables are capped (`HTML_ROW_CAP`) with a note 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .report_xlsx import status_colours
-
-if TYPE_CHECKING:
-    from .report import ReportView, Table
+from ..models import Status
+from .rules import iso_utc, status_colours
+from .view import ReportView, Table
 
 #: Rows shown per table; the CSV and XLSX hold every row.
 HTML_ROW_CAP = 2_000
@@ -52,13 +51,7 @@ td.id { white-space: nowrap; font-family: ui-monospace, "SFMono-Regular", Menlo,
 """
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _status_css() -> str:
-    from .models import Status
-
     rules = []
     for s in Status:
         fill, font = status_colours(s.value)
@@ -129,7 +122,7 @@ def _cell(value: Any, kind: str) -> str:
     if value is None or value == "":
         return "<td></td>"
     if kind == "datetime" and isinstance(value, datetime):
-        return f"<td>{_iso(value)}</td>"
+        return f"<td>{iso_utc(value)}</td>"
     if kind == "status":
         s = escape(str(value))
         return f'<td class="s-{s}">{s}</td>'
