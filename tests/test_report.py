@@ -113,21 +113,22 @@ def test_identities_csv_is_exact(golden: tuple[str, report.ReportPaths]) -> None
     r = run_id
     header = ("run_id,customer,tenant_id,client_id,credential_type,target_partner_id,status,linked_partner_id,"
               "partner_name,object_id,error_code,error_message,attempts,credential_expires_on,checked_at,"
-              "recognition,subscriptions,qualifying_roles,region,cost_center,owner")
+              "recognition,subscriptions,qualifying_roles,source,line,key_vault,secret_name,trace_id,correlation_id,"
+              "region,cost_center,owner")
     expected = "\r\n".join([
         header,
         f"{r},Contoso,{tid(1)},{cid(1)},secret,{PID},linked,{PID},Contoso Partner,"
         "aaaaaaaa-0000-4000-8000-000000000001,,,1,2025-03-31T09:00:00Z,2025-03-01T09:01:00Z,"
-        "eligible,2,Support Request Contributor,emea,CC-1,",
+        "eligible,2,Support Request Contributor,,,,,,,emea,CC-1,",
         f"{r},Contoso,{tid(2)},{cid(2)},secret,{PID},credential_expired,,,,SecretExpired,"
-        "secret expired on 2025-02-24,1,2025-02-24T09:00:00Z,2025-03-01T09:02:00Z,,,,emea,,",
+        "secret expired on 2025-02-24,1,2025-02-24T09:00:00Z,2025-03-01T09:02:00Z,,,,,,,,,,emea,,",
         f"{r},Fabrikam,{tid(3)},{cid(3)},certificate,{PID},already_linked,{PID},Contoso Partner,,,,1,"
-        "2026-04-05T09:00:00Z,2025-03-01T09:03:00Z,no_roles,1,,,,ops@fabrikam.test",
+        "2026-04-05T09:00:00Z,2025-03-01T09:03:00Z,no_roles,1,,,,,,,,,,ops@fabrikam.test",
         f"{r},Northwind,{tid(4)},{cid(4)},secret,{PID},linked_elsewhere,7654321,Other,,,,1,,"
-        "2025-03-01T09:04:00Z,,,,,,",
+        "2025-03-01T09:04:00Z,,,,,,,,,,,,",
         f"{r},Tailspin,{tid(5)},{cid(5)},secret,{PID},sign_in_failed,,,,AADSTS7000215,"
-        "AADSTS7000215: Invalid client secret provided.,3,,2025-03-01T09:05:00Z,,,,,,",
-        f"{r},Wingtip,not-a-guid,,,{PID},skipped,,,,invalid_row,tenant_id: not a GUID,0,,,,,,,,",
+        "AADSTS7000215: Invalid client secret provided.,3,,2025-03-01T09:05:00Z,,,,,,,,,,,,",
+        f"{r},Wingtip,not-a-guid,,,{PID},skipped,,,,invalid_row,tenant_id: not a GUID,0,,,,,,inv.csv,7,,,,,,,",
     ]) + "\r\n"
     assert paths.identities_csv.read_bytes().decode("utf-8") == expected
     assert tuple(expected.split("\r\n", 1)[0].split(",")[: len(report.IDENTITY_COLUMNS)]) == report.IDENTITY_COLUMNS

@@ -36,11 +36,13 @@ from .rules import (
     RECOGNITION_FIX,
     REDACTED,
     csv_safe,
+    entra_ids,
     fix_for,
     is_covered,
     iso_utc,
     scrub,
     status_colours,
+    vault_and_secret,
 )
 from .synthetic import bench_render, synthetic_run
 from .view import (
@@ -84,6 +86,7 @@ __all__ = [
     "compare_runs",
     "csv_safe",
     "default_comparison",
+    "entra_ids",
     "fix_for",
     "is_covered",
     "iso_utc",
@@ -95,6 +98,7 @@ __all__ = [
     "status_colours",
     "summary",
     "synthetic_run",
+    "vault_and_secret",
     "write_reports",
     "write_xlsx",
 ]

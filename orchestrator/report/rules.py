@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from ..models import COVERED_STATUSES, Command, Recognition, Status
 
@@ -86,6 +87,11 @@ _SECRET_NAME = re.compile(r"secret|password|passwd|pwd|token|private.?key|api.?k
 _SAFE_SECRET_NAME = re.compile(r"(_|\b)(uri|url|name|id|type|expires?(_on)?)$", re.IGNORECASE)
 REDACTED = "[redacted]"
 
+_GUID = r"([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})"
+_TRACE_ID = re.compile(r"Trace ID:\s*" + _GUID)
+_CORRELATION_ID = re.compile(r"Correlation ID:\s*" + _GUID)
+_SECRETS_PATH = "/secrets/"
+
 _GREEN = ("#C6EFCE", "#006100")
 _AMBER = ("#FFEB9C", "#9C5700")
 _RED = ("#FFC7CE", "#9C0006")
@@ -120,6 +126,28 @@ def scrub(text: str | None) -> str | None:
 def secret_like(column: str) -> bool:
     """An inventory extra column whose name says it holds a secret (values are redacted)."""
     return bool(_SECRET_NAME.search(column)) and not _SAFE_SECRET_NAME.search(column)
+
+
+def vault_and_secret(secret_uri: str | None) -> tuple[str | None, str | None]:
+    """(vault URL, secret name) of a Key Vault secret identifier `https://VAULT/secrets/NAME[/VERSION]`.
+
+    Only the address of the secret: its value never reaches the journal, so it cannot reach a report.
+    """
+    if not secret_uri or _SECRETS_PATH not in secret_uri:
+        return None, None
+    vault, _, rest = secret_uri.rpartition(_SECRETS_PATH)
+    name = rest.split("/", 1)[0]
+    if not name or urlsplit(vault).scheme != "https":
+        return None, None
+    return vault, name
+
+
+def entra_ids(message: str | None) -> tuple[str | None, str | None]:
+    """(trace ID, correlation ID) quoted in an Entra ID error message, for a support request to Microsoft."""
+    if not message or " ID:" not in message:
+        return None, None
+    trace, correlation = _TRACE_ID.search(message), _CORRELATION_ID.search(message)
+    return (trace.group(1) if trace else None), (correlation.group(1) if correlation else None)
 
 
 def fix_for(status: Status | str, error_code: str | None = None, command: str | None = None) -> str:

@@ -20,7 +20,18 @@ import pandas as pd
 from ..journal import Journal, RunRecord
 from ..models import Outcome, Recognition, Status
 from .comparison import CHANGE_COLUMNS, change_rows, compare_runs, coverage_percent
-from .rules import FIX_BY_RECOGNITION, REDACTED, fix_for, is_covered, iso_utc, percent, scrub, secret_like
+from .rules import (
+    FIX_BY_RECOGNITION,
+    REDACTED,
+    entra_ids,
+    fix_for,
+    is_covered,
+    iso_utc,
+    percent,
+    scrub,
+    secret_like,
+    vault_and_secret,
+)
 
 SCHEMA_VERSION = 1
 
@@ -44,6 +55,12 @@ IDENTITY_COLUMNS: tuple[str, ...] = (
     "recognition",
     "subscriptions",
     "qualifying_roles",
+    "source",
+    "line",
+    "key_vault",
+    "secret_name",
+    "trace_id",
+    "correlation_id",
 )
 
 #: customers.csv columns.
@@ -120,6 +137,20 @@ def _qualifying_roles(outcome: Outcome) -> str | None:
     return "; ".join(names)
 
 
+def _trace_of(o: Outcome) -> tuple[str | None, str | None, str | None, str | None]:
+    """(key_vault, secret_name, trace_id, correlation_id) of one outcome, as far as the journal knows them.
+
+    `Outcome` does not carry `secret_uri`, `trace_id` or `correlation_id` yet: read them when it does, and
+    until then take the Entra IDs from the stored message when it still quotes them.
+    """
+    vault, secret_name = vault_and_secret(getattr(o, "secret_uri", None))
+    trace, correlation = getattr(o, "trace_id", None), getattr(o, "correlation_id", None)
+    if not (trace and correlation):
+        parsed = entra_ids(o.error_message)
+        trace, correlation = trace or parsed[0], correlation or parsed[1]
+    return vault, secret_name, trace, correlation
+
+
 def _row_of(o: Outcome, run: RunRecord) -> tuple[Any, ...]:
     """One outcome as the values of `IDENTITY_COLUMNS` followed by `_HELPER_COLUMNS`."""
     covered = is_covered(o.status, o.target_partner_id, o.linked_partner_id)
@@ -144,6 +175,9 @@ def _row_of(o: Outcome, run: RunRecord) -> tuple[Any, ...]:
         rec.recognition.value if rec else None,
         rec.subscriptions if rec else None,
         _qualifying_roles(o),
+        o.source or None,
+        o.line or None,
+        *_trace_of(o),
         covered,
         fix_for(o.status, o.error_code, run.command),
         rec_fix,
@@ -276,14 +310,14 @@ def _plain(value: Any) -> Any:
 
 _ID_COLUMNS = frozenset(
     {"run_id", "tenant_id", "client_id", "object_id", "target_partner_id", "linked_partner_id"}
-    | {"before_partner_id", "after_partner_id"}
+    | {"before_partner_id", "after_partner_id", "trace_id", "correlation_id"}
 )
 
 
 def _kind(column: str) -> str:
     if column in DATETIME_COLUMNS:
         return "datetime"
-    if column in ("attempts", "subscriptions", "identities", "days_left"):
+    if column in ("attempts", "subscriptions", "identities", "days_left", "line"):
         return "int"
     if column in ("status", "before_status", "after_status"):
         return "status"

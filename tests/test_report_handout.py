@@ -1,0 +1,85 @@
+"""Reports that can be traced back and handed out: where each row came from, work lists with the inventory's
+own columns, numbers Excel can add, counts and fixes that follow the customer's verdict, and a report directory
+that always holds one run's complete set."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from test_report import NOW, cid, outcome, record_run
+
+from orchestrator import report
+from orchestrator.journal import Journal
+from orchestrator.models import Status
+
+TRACE = "0a1b2c3d-4e5f-4061-8071-8293a4b5c6d7"
+CORRELATION = "9f8e7d6c-5b4a-4392-8180-7f6e5d4c3b2a"
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    with Journal(tmp_path / "journal.sqlite") as j:
+        yield j
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def sheet(path: Path, name: str) -> list[dict[str, Any]]:
+    ws = openpyxl.load_workbook(path)[name]
+    rows = list(ws.iter_rows(values_only=True))
+    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+
+
+# -- (a) traceable identities ----------------------------------------------------------------------------
+
+
+def test_identities_name_their_inventory_line_and_entra_trace(journal: Journal, tmp_path: Path) -> None:
+    """identities.csv and the Identities sheet end with source, line, key_vault, secret_name, trace_id and
+    correlation_id (the Entra IDs parsed out of the stored message), after the contracted columns."""
+    message = (f"AADSTS7000215: Invalid client secret provided. Trace ID: {TRACE} Correlation ID: {CORRELATION} "
+               "Timestamp: 2025-03-01 09:05:00Z")
+    run_id = record_run(journal, [
+        outcome(1, "Contoso", Status.LINKED, source="inv.csv", line=2),
+        outcome(2, "Tailspin", Status.SIGN_IN_FAILED, error_code="AADSTS7000215", error_message=message,
+                source="inv.csv", line=3, extra=(("owner", "ops@tailspin.test"),)),
+    ])
+    paths = report.write_reports(journal, run_id, tmp_path / "r", now=NOW)
+    appended = ("source", "line", "key_vault", "secret_name", "trace_id", "correlation_id")
+    assert report.IDENTITY_COLUMNS[-6:] == appended
+    rows = csv_rows(paths.identities_csv)
+    assert list(rows[0])[: len(report.IDENTITY_COLUMNS)] == list(report.IDENTITY_COLUMNS)
+    assert list(rows[0])[-1] == "owner"  # inventory extras still come last
+    linked, failed = rows
+    assert (linked["source"], linked["line"], linked["trace_id"], linked["correlation_id"]) == ("inv.csv", "2", "", "")
+    assert (failed["source"], failed["line"]) == ("inv.csv", "3")
+    assert (failed["trace_id"], failed["correlation_id"]) == (TRACE, CORRELATION)
+    # The journal does not carry the secret URI yet: the vault columns exist, empty.
+    assert (failed["key_vault"], failed["secret_name"]) == ("", "")
+    xlsx = {r["client_id"]: r for r in sheet(paths.xlsx, "Identities")}
+    assert xlsx[cid(2)]["trace_id"] == TRACE and xlsx[cid(2)]["line"] == 3
+
+
+def test_vault_and_secret_name_come_from_the_secret_uri_never_a_value() -> None:
+    """A Key Vault secret identifier splits into the vault URL and the secret name (version dropped)."""
+    assert report.vault_and_secret("https://kv-ops.vault.azure.net/secrets/contoso-pal/0123abcd") == (
+        "https://kv-ops.vault.azure.net", "contoso-pal")
+    assert report.vault_and_secret("https://127.0.0.1:8443/kv/secrets/name") == ("https://127.0.0.1:8443/kv", "name")
+    assert report.vault_and_secret(None) == (None, None)
+    assert report.vault_and_secret("not a uri") == (None, None)
+
+
+def test_entra_ids_are_parsed_only_when_present() -> None:
+    """Trace and correlation IDs are GUIDs after their labels; a message without them yields none."""
+    assert report.entra_ids(f"x Trace ID: {TRACE} Correlation ID: {CORRELATION} Timestamp: t") == (
+        TRACE, CORRELATION)
+    assert report.entra_ids("secret expired") == (None, None)
+    assert report.entra_ids(None) == (None, None)
+
