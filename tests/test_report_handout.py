@@ -11,7 +11,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from test_report import NOW, cid, outcome, record_run
+from test_report import NOW, cid, golden_outcomes, outcome, record_run
 
 from orchestrator import report
 from orchestrator.journal import Journal
@@ -82,4 +82,33 @@ def test_entra_ids_are_parsed_only_when_present() -> None:
         TRACE, CORRELATION)
     assert report.entra_ids("secret expired") == (None, None)
     assert report.entra_ids(None) == (None, None)
+
+
+# -- (b) work lists carry the inventory's columns --------------------------------------------------------
+
+
+def test_work_lists_carry_the_inventory_extra_columns(journal: Journal, tmp_path: Path) -> None:
+    """Action needed and Expiring credentials end with the inventory's extra columns, as identities.csv does."""
+    run_id = record_run(journal, golden_outcomes())
+    paths = report.write_reports(journal, run_id, tmp_path / "r", now=NOW)
+    actions = sheet(paths.xlsx, "Action needed")
+    assert list(actions[0])[-3:] == ["region", "cost_center", "owner"]
+    by_client = {r["client_id"]: r for r in actions}
+    assert by_client[cid(2)]["region"] == "emea"
+    expiring = sheet(paths.xlsx, "Expiring credentials")
+    assert list(expiring[0])[:8] == ["customer", "tenant_id", "client_id", "credential_type",
+                                     "credential_expires_on (UTC)", "days_left", "status", "fix"]
+    assert [(r["client_id"], r["region"], r["cost_center"]) for r in expiring] == [
+        (cid(2), "emea", None), (cid(1), "emea", "CC-1")]
+    html = paths.html.read_text(encoding="utf-8")
+    section = html.split('id="t-action-needed"', 1)[1].split("</section>", 1)[0]
+    assert "<th>owner</th>" in section
+
+
+def test_an_extra_column_named_like_a_work_list_column_is_kept_apart(journal: Journal, tmp_path: Path) -> None:
+    """An inventory column called `fix` does not collide with the work lists' own `fix`."""
+    run_id = record_run(journal, [outcome(1, "A", Status.NOT_LINKED, extra=(("fix", "call Bob"),))])
+    paths = report.write_reports(journal, run_id, tmp_path / "r", now=NOW)
+    (row,) = sheet(paths.xlsx, "Action needed")
+    assert row["fix"] == "not linked — run `pal-orchestrator link`" and row["extra_fix"] == "call Bob"
 

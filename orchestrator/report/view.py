@@ -244,7 +244,7 @@ def _load(journal: Journal, run_id: str) -> _RunData:
             agg = customers[o.customer] = _CustomerAgg()
         _tally(agg, o, row[covered_at], row[covered_at + 1 : covered_at + 3])
 
-    extra_names = _extra_names(extras, set(cols))
+    extra_names = _extra_names(extras, set(cols) | _WORK_LIST_COLUMNS)
     for unique, values in zip(extra_names, extras.values(), strict=True):
         cols[unique] = values
     frame = pd.DataFrame(cols, dtype=object)
@@ -370,6 +370,10 @@ _RECOGNITION_COLUMNS = (
 )
 
 
+#: Names an inventory extra column cannot keep: the work lists below carry the extras after their own columns.
+_WORK_LIST_COLUMNS = frozenset({*_ACTION_COLUMNS, *_EXPIRY_COLUMNS, *_RECOGNITION_COLUMNS})
+
+
 def _fix_rows(frame: pd.DataFrame, fix_column: str, columns: Sequence[str]) -> list[tuple[Any, ...]]:
     """The rows whose `fix_column` holds a fix, with it shown as `fix`."""
     if frame.empty:
@@ -378,23 +382,24 @@ def _fix_rows(frame: pd.DataFrame, fix_column: str, columns: Sequence[str]) -> l
     return _rows(picked, columns)
 
 
-def _expiring(frame: pd.DataFrame, now: datetime, days: int) -> list[tuple[Any, ...]]:
-    """Credentials expiring before `now + days` (already expired ones included), soonest first."""
+def _expiring(frame: pd.DataFrame, extras: Sequence[str], now: datetime, days: int) -> list[tuple[Any, ...]]:
+    """Credentials expiring before `now + days` (already expired ones included), soonest first.
+
+    Rows are `_EXPIRY_COLUMNS` followed by the inventory `extras`.
+    """
     limit = now + timedelta(days=days)
     found: list[tuple[Any, ...]] = []
     if frame.empty:
         return found
-    picked = frame.loc[frame["credential_expires_on"].notna(), [c for c in _EXPIRY_COLUMNS if c in frame]]
-    for row in picked.itertuples(index=False):
-        expires = row.credential_expires_on
+    columns = ["customer", "tenant_id", "client_id", "credential_type", "credential_expires_on", "status", *extras]
+    picked = frame.loc[frame["credential_expires_on"].notna(), columns]
+    for customer, tenant_id, client_id, ctype, expires, status, *extra in picked.itertuples(index=False, name=None):
         assert isinstance(expires, datetime)
         if expires > limit:
             continue
         left = int((expires - now).total_seconds() / 86_400)  # whole days, towards zero: -5 = expired 5 days ago
         fix = "expired — rotate it now" if left < 0 else "rotate it before it expires"
-        found.append(
-            (row.customer, row.tenant_id, row.client_id, _plain(row.credential_type), expires, left, row.status, fix)
-        )
+        found.append((customer, tenant_id, client_id, _plain(ctype), expires, left, status, fix, *extra))
     found.sort(key=lambda r: r[4])
     return found
 
@@ -453,29 +458,32 @@ def _changes_table(journal: Journal, run: RunRecord, previous: RunRecord | None)
 
 
 def _tables(journal: Journal, data: _RunData, previous: RunRecord | None, now: datetime, days: int) -> list[Table]:
-    frame = data.frame
-    ident_cols = [*IDENTITY_COLUMNS, *data.extra_columns]
+    """Every table of the report; the work lists end with the inventory's extra columns, as identities do."""
+    frame, extras = data.frame, data.extra_columns
+    ident_cols = [*IDENTITY_COLUMNS, *extras]
+    action_cols = [*_ACTION_COLUMNS, *extras]
+    recognition_cols = [*_RECOGNITION_COLUMNS, *extras]
     return [
         _table("Customers", CUSTOMER_COLUMNS, _customer_rows(data), csv_name="customers.csv"),
         _table("Identities", ident_cols, _rows(frame, ident_cols), csv_name="identities.csv"),
         _table(
             "Action needed",
-            _ACTION_COLUMNS,
-            _fix_rows(frame, "_fix", _ACTION_COLUMNS),
+            action_cols,
+            _fix_rows(frame, "_fix", action_cols),
             note="Every identity that needs a person to act, with the fix in words.",
         ),
         _table(
             "Expiring credentials",
-            _EXPIRY_COLUMNS,
-            _expiring(frame, now, days),
+            [*_EXPIRY_COLUMNS, *extras],
+            _expiring(frame, extras, now, days),
             note=f"Credentials that expire within {days} days of {iso_utc(now)} "
             "(before the next quarterly run), expired ones included.",
         ),
         _changes_table(journal, data.run, previous),
         _table(
             "Linked but not recognised",
-            _RECOGNITION_COLUMNS,
-            _fix_rows(frame, "_recognition_fix", _RECOGNITION_COLUMNS),
+            recognition_cols,
+            _fix_rows(frame, "_recognition_fix", recognition_cols),
             note="Linked to the target partner ID, but without a permanent PEC-eligible role, "
             "so no partner earned credit is recognised.",
         ),
