@@ -202,7 +202,7 @@ def test_xlsx_sheets_charts_filters_and_fixes(golden: tuple[str, report.ReportPa
     summary_ws = wb["Summary"]
     assert len(summary_ws._charts) == 1  # statuses only: no earlier run of this inventory
     figures = {r[0]: r[1] for r in summary_ws.iter_rows(min_row=3, max_col=2, values_only=True) if r[0]}
-    assert figures["Coverage %"] == "40.0" and figures["Customers"] == "5" and figures["linked"] == 1
+    assert figures["Coverage %"] == 40.0 and figures["Customers"] == 5 and figures["linked"] == 1
     for name in wb.sheetnames[1:]:
         ws = wb[name]
         assert ws.freeze_panes == "A2", name

@@ -11,7 +11,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from test_report import NOW, cid, golden_outcomes, outcome, record_run
+from test_report import NOW, PID, cid, golden_outcomes, outcome, record_run
 
 from orchestrator import report
 from orchestrator.journal import Journal
@@ -111,4 +111,21 @@ def test_an_extra_column_named_like_a_work_list_column_is_kept_apart(journal: Jo
     paths = report.write_reports(journal, run_id, tmp_path / "r", now=NOW)
     (row,) = sheet(paths.xlsx, "Action needed")
     assert row["fix"] == "not linked — run `pal-orchestrator link`" and row["extra_fix"] == "call Bob"
+
+
+# -- (c) numbers Excel can add ---------------------------------------------------------------------------
+
+
+def test_xlsx_summary_figures_are_numbers(journal: Journal, tmp_path: Path) -> None:
+    """Counts and percentages on the Summary sheet are number cells; identifiers stay text."""
+    run_id = record_run(journal, golden_outcomes())
+    paths = report.write_reports(journal, run_id, tmp_path / "r", now=NOW)
+    ws = openpyxl.load_workbook(paths.xlsx)["Summary"]
+    figures = {r[0]: r[1] for r in ws.iter_rows(min_row=3, max_col=2, values_only=True) if r[0]}
+    assert figures["Customers"] == 5 and figures["Customers covered"] == 2
+    assert figures["Inventory rows"] == 6 and figures["Skipped rows"] == 1 and figures["Exit code"] == 1
+    assert figures["Coverage %"] == 40.0 and figures["Recognition %"] == 20.0
+    assert figures["Run ID"] == run_id and figures["Partner IDs"] == PID  # a partner ID is an identifier: text
+    html = paths.html.read_text(encoding="utf-8")
+    assert "<dt>Coverage %</dt><dd>40.0</dd>" in html and "<dt>Customers</dt><dd>5</dd>" in html
 

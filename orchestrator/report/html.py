@@ -13,7 +13,7 @@ from typing import Any
 
 from ..models import Status
 from .rules import iso_utc, status_colours
-from .view import ReportView, Table
+from .view import Figure, ReportView, Table
 
 #: Rows shown per table; the CSV and XLSX hold every row.
 HTML_ROW_CAP = 2_000
@@ -136,6 +136,10 @@ def _cell(value: Any, kind: str) -> str:
     return f"<td>{escape(str(value))}</td>"
 
 
+def _figure(value: Figure) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
 def _slug(name: str) -> str:
     return "t-" + "-".join(name.lower().split())
 
@@ -194,7 +198,7 @@ def render_html(view: ReportView) -> str:
         '<section id="summary"><h2>Summary</h2><div class="kpis">',
         "".join(f'<div class="kpi"><span>{escape(k)}</span><b>{escape(v)}</b></div>' for k, v in kpis),
         '</div><dl class="figures">',
-        "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in view.figures),
+        "".join(f"<dt>{escape(k)}</dt><dd>{escape(_figure(v))}</dd>" for k, v in view.figures),
         "</dl>",
     ]
     out.extend(f'<p class="note">{escape(n)}</p>' for n in view.notes)

@@ -69,6 +69,9 @@ CUSTOMER_COLUMNS: tuple[str, ...] = ("customer", "identities", "covered", "recog
 #: Columns holding timestamps (UTC ISO-8601 text in CSV/HTML, naive UTC datetimes in XLSX).
 DATETIME_COLUMNS = frozenset({"credential_expires_on", "checked_at"})
 
+#: A Summary figure: text, a count (int) or a percentage (float, shown with one decimal).
+Figure = str | int | float
+
 #: How many earlier runs the coverage-per-run chart shows.
 HISTORY_RUNS = 20
 
@@ -95,7 +98,7 @@ class ReportView:
     """Everything the outputs show, already computed."""
 
     summary: dict[str, Any]
-    figures: list[tuple[str, str]]
+    figures: list[tuple[str, Figure]]  # numbers stay numbers, so a spreadsheet can add them
     status_counts: list[tuple[str, int]]
     history: list[tuple[str, str, float]]  # run_id, started (UTC text), coverage %
     tables: list[Table]
@@ -424,7 +427,7 @@ def _history(journal: Journal, runs: list[RunRecord], current: _RunData) -> list
     return points
 
 
-def _figures(s: dict[str, Any]) -> list[tuple[str, str]]:
+def _figures(s: dict[str, Any]) -> list[tuple[str, Figure]]:
     inv = s["inventory"]
     rec = s["recognition"]
     return [
@@ -433,17 +436,17 @@ def _figures(s: dict[str, Any]) -> list[tuple[str, str]]:
         ("Tool version", s["tool_version"]),
         ("Inventory", inv["path"]),
         ("Inventory SHA-256", inv["sha256"]),
-        ("Inventory rows", str(inv["rows"])),
-        ("Skipped rows", str(inv["skipped"])),
+        ("Inventory rows", inv["rows"]),
+        ("Skipped rows", inv["skipped"]),
         ("Partner IDs", ", ".join(s["partner_ids"])),
         ("Started (UTC)", s["started_at"] or ""),
         ("Finished (UTC)", s["finished_at"] or "not finished"),
-        ("Exit code", "" if s["exit_code"] is None else str(s["exit_code"])),
-        ("Customers", str(s["customers"]["total"])),
-        ("Customers covered", str(s["customers"]["covered"])),
-        ("Coverage %", f"{s['coverage_percent']:.1f}"),
-        ("Customers recognised", str(rec["recognised"])),
-        ("Recognition %", f"{rec['recognition_percent']:.1f}"),
+        ("Exit code", "" if s["exit_code"] is None else s["exit_code"]),
+        ("Customers", s["customers"]["total"]),
+        ("Customers covered", s["customers"]["covered"]),
+        ("Coverage %", s["coverage_percent"]),
+        ("Customers recognised", rec["recognised"]),
+        ("Recognition %", rec["recognition_percent"]),
     ]
 
 

@@ -38,6 +38,8 @@ class _Formats:
         self.header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1, "text_wrap": False})
         self.datetime = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
         self.note = wb.add_format({"italic": True, "font_color": "#595959"})
+        self.count = wb.add_format({"num_format": "0", "align": "left"})
+        self.percent = wb.add_format({"num_format": "0.0", "align": "left"})
         self.status: dict[str, Format] = {}
         for s in Status:
             fill, font = status_colours(s.value)
@@ -116,7 +118,10 @@ def _write_summary(wb: xlsxwriter.Workbook, view: ReportView, fmt: _Formats, spl
     row = 2
     for label, value in view.figures:
         ws.write_string(row, 0, label, fmt.bold)
-        ws.write_string(row, 1, value)
+        if isinstance(value, str):
+            ws.write_string(row, 1, value)
+        else:  # a number cell Excel can add up; percentages keep their one decimal
+            ws.write_number(row, 1, value, fmt.percent if isinstance(value, float) else fmt.count)
         row += 1
 
     row += 1
