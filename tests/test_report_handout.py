@@ -11,11 +11,11 @@ from typing import Any
 
 import openpyxl
 import pytest
-from test_report import NOW, PID, cid, golden_outcomes, outcome, record_run
+from test_report import NOW, PID, cid, golden_outcomes, outcome, record_run, tid
 
 from orchestrator import report
 from orchestrator.journal import Journal
-from orchestrator.models import Status
+from orchestrator.models import Outcome, Status
 
 TRACE = "0a1b2c3d-4e5f-4061-8071-8293a4b5c6d7"
 CORRELATION = "9f8e7d6c-5b4a-4392-8180-7f6e5d4c3b2a"
@@ -128,4 +128,25 @@ def test_xlsx_summary_figures_are_numbers(journal: Journal, tmp_path: Path) -> N
     assert figures["Run ID"] == run_id and figures["Partner IDs"] == PID  # a partner ID is an identifier: text
     html = paths.html.read_text(encoding="utf-8")
     assert "<dt>Coverage %</dt><dd>40.0</dd>" in html and "<dt>Customers</dt><dd>5</dd>" in html
+
+
+# -- (d) duplicates ----------------------------------------------------------------------------------------
+
+
+def test_a_duplicate_row_is_not_an_extra_identity(journal: Journal, tmp_path: Path) -> None:
+    """A skipped duplicate of a row (same tenant and client ID) does not add to its customer's identities;
+    copies skipped for conflicting partner IDs count once."""
+    dup = Outcome(key="skipped|inv.csv:3", customer="Contoso", tenant_id=tid(1).upper(), client_id=cid(1),
+                  target_partner_id=PID, status=Status.SKIPPED, error_code="invalid_row",
+                  error_message="tenant_id+client_id: duplicate of line 2", source="inv.csv", line=3)
+    conflict = [Outcome(key=f"skipped|inv.csv:{n}", customer="Fabrikam", tenant_id=tid(5), client_id=cid(5),
+                        target_partner_id=PID, status=Status.SKIPPED, error_code="invalid_row",
+                        error_message="partner_id: different partner IDs", source="inv.csv", line=n)
+                for n in (4, 5)]
+    run_id = record_run(journal, [outcome(1, "Contoso", Status.LINKED), dup, *conflict])
+    paths = report.write_reports(journal, run_id, tmp_path / "r", now=NOW)
+    customers = {r["customer"]: r for r in csv_rows(paths.customers_csv)}
+    assert customers["Contoso"]["identities"] == "1" and customers["Contoso"]["covered"] == "yes"
+    assert customers["Fabrikam"]["identities"] == "1"
+    assert customers["Contoso"]["statuses"] == "linked: 1; skipped: 1"  # the row itself is still reported
 

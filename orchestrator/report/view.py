@@ -110,7 +110,7 @@ class ReportView:
 
 @dataclass
 class _CustomerAgg:
-    identities: int = 0
+    identities: set[str] = field(default_factory=set)  # identity keys: a duplicate row is not a second identity
     covered: bool = False
     recognised: bool = False
     statuses: Counter[str] = field(default_factory=Counter)
@@ -200,8 +200,15 @@ def _add_extras(extras: dict[str, list[Any]], o: Outcome, n: int) -> None:
             values.append(None)
 
 
+def _identity_of(o: Outcome) -> str:
+    """The identity a row stands for: tenant + client ID (as the inventory matches duplicates), else the row."""
+    if o.tenant_id.strip() and o.client_id.strip():
+        return f"{o.tenant_id.strip().lower()}|{o.client_id.strip().lower()}"
+    return o.key
+
+
 def _tally(agg: _CustomerAgg, o: Outcome, covered: bool, fixes: Sequence[str]) -> None:
-    agg.identities += 1
+    agg.identities.add(_identity_of(o))
     agg.statuses[o.status.value] += 1
     if covered:
         agg.covered = True
@@ -340,7 +347,7 @@ def _customer_rows(data: _RunData) -> list[tuple[Any, ...]]:
     return [
         (
             name,
-            agg.identities,
+            len(agg.identities),
             "yes" if agg.covered else "no",
             "yes" if agg.recognised else "no",
             "; ".join(f"{s}: {n}" for s, n in sorted(agg.statuses.items(), key=lambda kv: order[kv[0]])),
