@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
-from test_report import NOW, PID, cid, golden_outcomes, outcome, record_run, tid
+from test_report import NOW, PID, T0, cid, golden_outcomes, outcome, record_run, tid
 
 from orchestrator import report
 from orchestrator.journal import Journal
-from orchestrator.models import Outcome, Status
+from orchestrator.models import Outcome, Recognition, RecognitionResult, Status
 
 TRACE = "0a1b2c3d-4e5f-4061-8071-8293a4b5c6d7"
 CORRELATION = "9f8e7d6c-5b4a-4392-8180-7f6e5d4c3b2a"
@@ -149,4 +150,48 @@ def test_a_duplicate_row_is_not_an_extra_identity(journal: Journal, tmp_path: Pa
     assert customers["Contoso"]["identities"] == "1" and customers["Contoso"]["covered"] == "yes"
     assert customers["Fabrikam"]["identities"] == "1"
     assert customers["Contoso"]["statuses"] == "linked: 1; skipped: 1"  # the row itself is still reported
+
+
+# -- (e) fixes follow the customer's verdict ---------------------------------------------------------------
+
+
+def test_a_recognised_customer_is_not_told_to_add_a_role(journal: Journal, tmp_path: Path) -> None:
+    """One eligible identity recognises the customer, so its row in customers.csv asks for no role."""
+    run_id = record_run(journal, [
+        outcome(1, "Contoso", Status.LINKED, recognition=RecognitionResult(Recognition.NO_ROLES, 1)),
+        outcome(2, "Contoso", Status.LINKED, recognition=RecognitionResult(Recognition.ELIGIBLE, 1)),
+        outcome(3, "Fabrikam", Status.LINKED, recognition=RecognitionResult(Recognition.NO_ROLES, 1)),
+    ])
+    paths = report.write_reports(journal, run_id, tmp_path / "r", now=NOW)
+    customers = {r["customer"]: r for r in csv_rows(paths.customers_csv)}
+    assert customers["Contoso"]["recognised"] == "yes" and customers["Contoso"]["actions_needed"] == ""
+    assert customers["Fabrikam"]["actions_needed"] == report.RECOGNITION_FIX
+
+
+def test_an_unlink_run_reports_no_link_and_asks_for_no_relink(journal: Journal, tmp_path: Path) -> None:
+    """After `unlink`, an `unlinked` row shows no linked partner ID, and a row linked to another partner ID
+    (left alone) is not told to relink it."""
+    run_id = record_run(journal, [
+        outcome(1, "Contoso", Status.UNLINKED, linked_partner_id=PID, partner_name="Contoso Partner"),
+        outcome(2, "Northwind", Status.LINKED_ELSEWHERE, linked_partner_id="7654321", partner_name="Other",
+                error_message=f"linked to 7654321, not {PID}: left alone"),
+    ], command="unlink")
+    paths = report.write_reports(journal, run_id, tmp_path / "r", now=NOW)
+    rows = {r["customer"]: r for r in csv_rows(paths.identities_csv)}
+    assert rows["Contoso"]["linked_partner_id"] == "" and rows["Contoso"]["partner_name"] == ""
+    assert rows["Northwind"]["linked_partner_id"] == "7654321"
+    customers = {r["customer"]: r for r in csv_rows(paths.customers_csv)}
+    assert "relink" not in customers["Northwind"]["actions_needed"]
+    assert all("relink" not in str(r["fix"]) for r in sheet(paths.xlsx, "Action needed"))
+    assert report.fix_for(Status.LINKED_ELSEWHERE, None, "link").endswith("relink it to the target partner ID")
+
+
+def test_an_unlinked_identity_is_no_partner_id_change(journal: Journal) -> None:
+    """Comparing a linked run with the unlink run lists a lost link, not a partner ID change."""
+    run_a = record_run(journal, [outcome(1, "Contoso", Status.ALREADY_LINKED)])
+    run_b = record_run(journal, [outcome(1, "Contoso", Status.UNLINKED, linked_partner_id="7654321")],
+                       command="unlink", started=T0 + timedelta(days=1))
+    c = report.compare_runs(journal, run_a, run_b)
+    assert [ch.customer for ch in c.links_lost] == ["Contoso"] and c.partner_id_changes == []
+    assert c.links_lost[0].after_partner_id is None
 

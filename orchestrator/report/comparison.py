@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import JournalError
 from ..journal import Journal
 from ..models import Status
-from .rules import FAILURE_STATUSES, NOT_LINKED_STATUSES, is_covered, iso_utc, percent
+from .rules import FAILURE_STATUSES, NOT_LINKED_STATUSES, is_covered, iso_utc, linked_after, percent
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,13 @@ def _states(journal: Journal, run_id: str) -> dict[str, _State]:
     journal.run(run_id)  # a clear JournalError for an unknown run
     return {
         o.key: _State(
-            o.customer, o.tenant_id, o.client_id, o.status, o.target_partner_id, o.linked_partner_id, o.error_code
+            o.customer,
+            o.tenant_id,
+            o.client_id,
+            o.status,
+            o.target_partner_id,
+            linked_after(o.status, o.linked_partner_id),
+            o.error_code,
         )
         for o in journal.iter_outcomes(run_id)
     }

@@ -150,10 +150,19 @@ def entra_ids(message: str | None) -> tuple[str | None, str | None]:
     return (trace.group(1) if trace else None), (correlation.group(1) if correlation else None)
 
 
+#: After `unlink`, these need no one: the link is gone, was never there, or belongs to another partner (left alone).
+_NOTHING_TO_DO_AFTER_UNLINK = frozenset({Status.UNLINKED, Status.NOT_LINKED, Status.LINKED_ELSEWHERE})
+
+
+def linked_after(status: Status | str, linked_partner_id: str | None) -> str | None:
+    """The partner ID an identity is linked to after the run: none once `unlinked`, whatever was read before."""
+    return None if Status(status) is Status.UNLINKED else linked_partner_id
+
+
 def fix_for(status: Status | str, error_code: str | None = None, command: str | None = None) -> str:
     """The fix in words for one outcome, or "" when nothing needs doing."""
     status = Status(status)
-    if command == Command.UNLINK and status in (Status.UNLINKED, Status.NOT_LINKED):
+    if command == Command.UNLINK and status in _NOTHING_TO_DO_AFTER_UNLINK:
         return ""
     if status not in FIX_BY_STATUS:
         return ""

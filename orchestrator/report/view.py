@@ -27,6 +27,7 @@ from .rules import (
     fix_for,
     is_covered,
     iso_utc,
+    linked_after,
     percent,
     scrub,
     secret_like,
@@ -114,7 +115,11 @@ class _CustomerAgg:
     covered: bool = False
     recognised: bool = False
     statuses: Counter[str] = field(default_factory=Counter)
-    fixes: dict[str, None] = field(default_factory=dict)
+    fixes: dict[str, bool] = field(default_factory=dict)  # fix text → is it the recognition fix (add a role)?
+
+    def actions(self) -> str:
+        """The distinct fixes, first seen first; a recognised customer needs no role added."""
+        return "; ".join(text for text, add_role in self.fixes.items() if not (add_role and self.recognised))
 
 
 @dataclass
@@ -157,6 +162,7 @@ def _trace_of(o: Outcome) -> tuple[str | None, str | None, str | None, str | Non
 def _row_of(o: Outcome, run: RunRecord) -> tuple[Any, ...]:
     """One outcome as the values of `IDENTITY_COLUMNS` followed by `_HELPER_COLUMNS`."""
     covered = is_covered(o.status, o.target_partner_id, o.linked_partner_id)
+    linked = linked_after(o.status, o.linked_partner_id)
     rec = o.recognition
     rec_fix = FIX_BY_RECOGNITION.get(rec.recognition, "") if (covered and rec is not None) else ""
     return (
@@ -167,8 +173,8 @@ def _row_of(o: Outcome, run: RunRecord) -> tuple[Any, ...]:
         o.credential_type,
         o.target_partner_id,
         o.status.value,
-        o.linked_partner_id,
-        o.partner_name,
+        linked,
+        None if o.status is Status.UNLINKED else o.partner_name,
         o.object_id,
         o.error_code,
         scrub(o.error_message),
@@ -207,16 +213,17 @@ def _identity_of(o: Outcome) -> str:
     return o.key
 
 
-def _tally(agg: _CustomerAgg, o: Outcome, covered: bool, fixes: Sequence[str]) -> None:
+def _tally(agg: _CustomerAgg, o: Outcome, covered: bool, fix: str, recognition_fix: str) -> None:
     agg.identities.add(_identity_of(o))
     agg.statuses[o.status.value] += 1
     if covered:
         agg.covered = True
         if o.recognition is not None and o.recognition.recognition is Recognition.ELIGIBLE:
             agg.recognised = True
-    for text in fixes:
-        if text:
-            agg.fixes[text] = None
+    if fix:
+        agg.fixes.setdefault(fix, False)
+    if recognition_fix:
+        agg.fixes.setdefault(recognition_fix, True)
 
 
 def _extra_names(extras: dict[str, list[Any]], taken: set[str]) -> list[str]:
@@ -252,7 +259,7 @@ def _load(journal: Journal, run_id: str) -> _RunData:
         agg = customers.get(o.customer)
         if agg is None:
             agg = customers[o.customer] = _CustomerAgg()
-        _tally(agg, o, row[covered_at], row[covered_at + 1 : covered_at + 3])
+        _tally(agg, o, *row[covered_at : covered_at + 3])
 
     extra_names = _extra_names(extras, set(cols) | _WORK_LIST_COLUMNS)
     for unique, values in zip(extra_names, extras.values(), strict=True):
@@ -351,7 +358,7 @@ def _customer_rows(data: _RunData) -> list[tuple[Any, ...]]:
             "yes" if agg.covered else "no",
             "yes" if agg.recognised else "no",
             "; ".join(f"{s}: {n}" for s, n in sorted(agg.statuses.items(), key=lambda kv: order[kv[0]])),
-            "; ".join(agg.fixes),
+            agg.actions(),
         )
         for name, agg in data.customers.items()
     ]
