@@ -5,6 +5,10 @@ that always holds one run's complete set."""
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +19,7 @@ import pytest
 from test_report import NOW, PID, T0, cid, golden_outcomes, outcome, record_run, tid
 
 from orchestrator import report
+from orchestrator.errors import ReportError
 from orchestrator.journal import Journal
 from orchestrator.models import Outcome, Recognition, RecognitionResult, Status
 
@@ -195,3 +200,118 @@ def test_an_unlinked_identity_is_no_partner_id_change(journal: Journal) -> None:
     assert [ch.customer for ch in c.links_lost] == ["Contoso"] and c.partner_id_changes == []
     assert c.links_lost[0].after_partner_id is None
 
+
+# -- (f) one run's set, swapped in whole -------------------------------------------------------------------
+
+
+def files_of(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+FIVE = ["coverage.html", "coverage.xlsx", "customers.csv", "identities.csv", "summary.json"]
+
+
+def test_a_failed_render_leaves_the_previous_runs_set_whole(
+    journal: Journal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When rendering run B fails halfway, the directory still holds run A's five files and no temp dir."""
+    run_a = record_run(journal, golden_outcomes())
+    run_b = record_run(journal, golden_outcomes()[:2], started=T0 + timedelta(days=1))
+    d = tmp_path / "r"
+    report.write_reports(journal, run_a, d, now=NOW)
+    before = {name: (d / name).read_bytes() for name in FIVE}
+
+    def broken(view: object) -> str:
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr(report.write, "render_html", broken)
+    with pytest.raises(RuntimeError, match="render failed"):
+        report.write_reports(journal, run_b, d, now=NOW)
+    assert files_of(d) == FIVE
+    assert {name: (d / name).read_bytes() for name in FIVE} == before
+    assert json.loads((d / "summary.json").read_text(encoding="utf-8"))["run_id"] == run_a
+
+
+def test_summary_json_names_the_run_of_its_set(journal: Journal, tmp_path: Path) -> None:
+    """After re-rendering another run, summary.json and every row of identities.csv name that run."""
+    run_a = record_run(journal, golden_outcomes())
+    run_b = record_run(journal, golden_outcomes()[:3], started=T0 + timedelta(days=1))
+    d = tmp_path / "r"
+    report.write_reports(journal, run_a, d, now=NOW)
+    paths = report.write_reports(journal, run_b, d, now=NOW)
+    assert json.loads(paths.summary_json.read_text(encoding="utf-8"))["run_id"] == run_b
+    assert {r["run_id"] for r in csv_rows(paths.identities_csv)} == {run_b}
+    assert files_of(d) == FIVE
+
+
+def dead_pid() -> int:
+    """The ID of a process that has exited."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    return int(proc.stdout)
+
+
+def test_stale_temp_dirs_of_a_crashed_write_are_cleaned(journal: Journal, tmp_path: Path) -> None:
+    """A `.tmp-*` directory left by a writer that died (with xlsxwriter's temp files in it) is removed by the
+    next report write; one of a live writer is left alone; nothing else in the directory is touched."""
+    run_id = record_run(journal, golden_outcomes())
+    d = tmp_path / "r"
+    d.mkdir(mode=0o700)
+    stale = d / f".tmp-{run_id}-{dead_pid()}"
+    stale.mkdir()
+    (stale / "tmpab12cd34").write_bytes(b"xlsxwriter scratch")
+    live = d / f".tmp-{run_id}-{os.getppid()}"
+    live.mkdir()
+    (d / "journal.sqlite").write_bytes(b"keep me")
+    report.write_reports(journal, run_id, d, now=NOW)
+    assert files_of(d) == sorted([*FIVE, "journal.sqlite", live.name])
+
+
+def test_xlsxwriter_scratch_files_stay_inside_the_temp_dir(
+    journal: Journal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """xlsxwriter is given a tmpdir inside the run's temp dir, never the report directory itself."""
+    seen: list[str] = []
+    real = report.xlsx.write_xlsx
+
+    def spy(view: Any, path: Path, **kw: Any) -> None:
+        seen.append(str(kw.get("tmpdir")))
+        real(view, path, **kw)
+
+    monkeypatch.setattr(report.write, "write_xlsx", spy)
+    run_id = record_run(journal, golden_outcomes())
+    d = tmp_path / "r"
+    report.write_reports(journal, run_id, d, now=NOW)
+    assert len(seen) == 1 and Path(seen[0]).parent.name.startswith(".tmp-") and Path(seen[0]).parent.parent == d
+    assert files_of(d) == FIVE
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path: Path) -> Iterator[Path]:
+    """A private directory this process cannot create files in (read-only mode; immutable when root)."""
+    d = tmp_path / "ro"
+    d.mkdir(mode=0o700)
+    root = os.geteuid() == 0
+    if root:
+        if subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode != 0:
+            pytest.skip("running as root on a file system without chattr +i: cannot make a directory unwritable")
+    else:
+        d.chmod(0o500)
+    try:
+        yield d
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(d)], check=True)
+        d.chmod(0o700)
+
+
+def test_an_unwritable_report_dir_is_a_clear_error(journal: Journal, unwritable_dir: Path) -> None:
+    """A report directory that cannot be written raises ReportWriteError (a ReportError, exit 2) with one line
+    naming the directory and the fix."""
+    run_id = record_run(journal, golden_outcomes())
+    with pytest.raises(report.ReportWriteError) as caught:
+        report.write_reports(journal, run_id, unwritable_dir, now=NOW)
+    message = str(caught.value)
+    assert isinstance(caught.value, ReportError) and "\n" not in message
+    assert str(unwritable_dir) in message and "--report-dir" in message
+    assert list(unwritable_dir.iterdir()) == []

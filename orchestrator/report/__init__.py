@@ -9,7 +9,7 @@ mid-run still leaves a reportable journal. Data flows one way through the packag
     tables       ReportView → identities.csv, customers.csv, summary.json             (uses view)
     xlsx         ReportView → coverage.xlsx                                           (uses view)
     html         ReportView → coverage.html                                           (uses view)
-    files        the report directory: safety checks, private atomic files            (no report knowledge)
+    files        the report directory: safety checks, one run's set swapped in whole  (no report knowledge)
     write        write_reports: view → every output → files                           (uses all of the above)
     synthetic    a synthetic run and its render timing, for the benchmark             (uses write)
 
@@ -24,7 +24,7 @@ is escaped. The file format is documented in docs/reports.md; column order is pa
 from __future__ import annotations
 
 from .comparison import Change, Comparison, compare_runs, default_comparison, render_comparison, runs_table
-from .files import check_report_dir
+from .files import ReportWriteError, check_report_dir
 from .html import HTML_ROW_CAP, render_html
 from .rules import (
     FAILURE_STATUSES,
@@ -79,6 +79,7 @@ __all__ = [
     "Comparison",
     "ReportPaths",
     "ReportView",
+    "ReportWriteError",
     "Table",
     "bench_render",
     "build_view",

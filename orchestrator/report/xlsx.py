@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import xlsxwriter
+from xlsxwriter.exceptions import FileCreateError
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
@@ -206,4 +207,8 @@ def write_xlsx(view: ReportView, path: Path, *, tmpdir: Path | None = None, max_
     _write_summary(wb, view, fmt, split_notes)
     for table in view.tables:
         _write_table(wb, table, fmt, limit)
-    wb.close()
+    try:
+        wb.close()
+    except FileCreateError as exc:  # xlsxwriter's wrapper of the OSError that stopped it: hand on the OSError
+        cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else OSError(str(exc))
+        raise cause from exc
