@@ -17,11 +17,12 @@ from typing import Any
 import openpyxl
 import pytest
 
-from orchestrator import report, report_html
+from orchestrator import report
 from orchestrator.errors import JournalError, ReportError
 from orchestrator.journal import Journal
 from orchestrator.models import Outcome, Recognition, RecognitionResult, RoleGrant, Status
-from orchestrator.report_xlsx import write_xlsx
+from orchestrator.report import html as report_html
+from orchestrator.report import write_xlsx
 
 T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -112,21 +113,22 @@ def test_identities_csv_is_exact(golden: tuple[str, report.ReportPaths]) -> None
     r = run_id
     header = ("run_id,customer,tenant_id,client_id,credential_type,target_partner_id,status,linked_partner_id,"
               "partner_name,object_id,error_code,error_message,attempts,credential_expires_on,checked_at,"
-              "recognition,subscriptions,qualifying_roles,region,cost_center,owner")
+              "recognition,subscriptions,qualifying_roles,source,line,key_vault,secret_name,trace_id,correlation_id,"
+              "region,cost_center,owner")
     expected = "\r\n".join([
         header,
         f"{r},Contoso,{tid(1)},{cid(1)},secret,{PID},linked,{PID},Contoso Partner,"
         "aaaaaaaa-0000-4000-8000-000000000001,,,1,2025-03-31T09:00:00Z,2025-03-01T09:01:00Z,"
-        "eligible,2,Support Request Contributor,emea,CC-1,",
+        "eligible,2,Support Request Contributor,,,,,,,emea,CC-1,",
         f"{r},Contoso,{tid(2)},{cid(2)},secret,{PID},credential_expired,,,,SecretExpired,"
-        "secret expired on 2025-02-24,1,2025-02-24T09:00:00Z,2025-03-01T09:02:00Z,,,,emea,,",
+        "secret expired on 2025-02-24,1,2025-02-24T09:00:00Z,2025-03-01T09:02:00Z,,,,,,,,,,emea,,",
         f"{r},Fabrikam,{tid(3)},{cid(3)},certificate,{PID},already_linked,{PID},Contoso Partner,,,,1,"
-        "2026-04-05T09:00:00Z,2025-03-01T09:03:00Z,no_roles,1,,,,ops@fabrikam.test",
+        "2026-04-05T09:00:00Z,2025-03-01T09:03:00Z,no_roles,1,,,,,,,,,,ops@fabrikam.test",
         f"{r},Northwind,{tid(4)},{cid(4)},secret,{PID},linked_elsewhere,7654321,Other,,,,1,,"
-        "2025-03-01T09:04:00Z,,,,,,",
+        "2025-03-01T09:04:00Z,,,,,,,,,,,,",
         f"{r},Tailspin,{tid(5)},{cid(5)},secret,{PID},sign_in_failed,,,,AADSTS7000215,"
-        "AADSTS7000215: Invalid client secret provided.,3,,2025-03-01T09:05:00Z,,,,,,",
-        f"{r},Wingtip,not-a-guid,,,{PID},skipped,,,,invalid_row,tenant_id: not a GUID,0,,,,,,,,",
+        "AADSTS7000215: Invalid client secret provided.,3,,2025-03-01T09:05:00Z,,,,,,,,,,,,",
+        f"{r},Wingtip,not-a-guid,,,{PID},skipped,,,,invalid_row,tenant_id: not a GUID,0,,,,,,inv.csv,7,,,,,,,",
     ]) + "\r\n"
     assert paths.identities_csv.read_bytes().decode("utf-8") == expected
     assert tuple(expected.split("\r\n", 1)[0].split(",")[: len(report.IDENTITY_COLUMNS)]) == report.IDENTITY_COLUMNS
@@ -200,7 +202,7 @@ def test_xlsx_sheets_charts_filters_and_fixes(golden: tuple[str, report.ReportPa
     summary_ws = wb["Summary"]
     assert len(summary_ws._charts) == 1  # statuses only: no earlier run of this inventory
     figures = {r[0]: r[1] for r in summary_ws.iter_rows(min_row=3, max_col=2, values_only=True) if r[0]}
-    assert figures["Coverage %"] == "40.0" and figures["Customers"] == "5" and figures["linked"] == 1
+    assert figures["Coverage %"] == 40.0 and figures["Customers"] == 5 and figures["linked"] == 1
     for name in wb.sheetnames[1:]:
         ws = wb[name]
         assert ws.freeze_panes == "A2", name
@@ -265,7 +267,7 @@ def test_big_tables_split_over_sheets_with_a_note(golden: tuple[str, report.Repo
                                                   tmp_path: Path) -> None:
     """A table longer than a sheet's row limit continues on 'Name (2)' and the Summary says so."""
     run_id, _ = golden
-    view, _, _ = report.build_view(journal, run_id, now=NOW)
+    view = report.build_view(journal, run_id, now=NOW)
     path = tmp_path / "split.xlsx"
     write_xlsx(view, path, max_rows=4)
     wb = openpyxl.load_workbook(path)

@@ -7,14 +7,13 @@ Every value is HTML-escaped. Big tables are capped (`HTML_ROW_CAP`) with a note 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .report_xlsx import status_colours
-
-if TYPE_CHECKING:
-    from .report import ReportView, Table
+from ..models import Status
+from .rules import iso_utc, status_colours
+from .view import Figure, ReportView, Table
 
 #: Rows shown per table; the CSV and XLSX hold every row.
 HTML_ROW_CAP = 2_000
@@ -52,13 +51,7 @@ td.id { white-space: nowrap; font-family: ui-monospace, "SFMono-Regular", Menlo,
 """
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _status_css() -> str:
-    from .models import Status
-
     rules = []
     for s in Status:
         fill, font = status_colours(s.value)
@@ -129,7 +122,7 @@ def _cell(value: Any, kind: str) -> str:
     if value is None or value == "":
         return "<td></td>"
     if kind == "datetime" and isinstance(value, datetime):
-        return f"<td>{_iso(value)}</td>"
+        return f"<td>{iso_utc(value)}</td>"
     if kind == "status":
         s = escape(str(value))
         return f'<td class="s-{s}">{s}</td>'
@@ -141,6 +134,10 @@ def _cell(value: Any, kind: str) -> str:
     if kind == "id":
         return f'<td class="id">{escape(str(value))}</td>'
     return f"<td>{escape(str(value))}</td>"
+
+
+def _figure(value: Figure) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
 def _slug(name: str) -> str:
@@ -201,7 +198,7 @@ def render_html(view: ReportView) -> str:
         '<section id="summary"><h2>Summary</h2><div class="kpis">',
         "".join(f'<div class="kpi"><span>{escape(k)}</span><b>{escape(v)}</b></div>' for k, v in kpis),
         '</div><dl class="figures">',
-        "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in view.figures),
+        "".join(f"<dt>{escape(k)}</dt><dd>{escape(_figure(v))}</dd>" for k, v in view.figures),
         "</dl>",
     ]
     out.extend(f'<p class="note">{escape(n)}</p>' for n in view.notes)

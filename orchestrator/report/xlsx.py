@@ -10,38 +10,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import xlsxwriter
+from xlsxwriter.exceptions import FileCreateError
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
-from .models import COVERED_STATUSES, Status
-
-if TYPE_CHECKING:
-    from .report import ReportView, Table
+from ..models import Status
+from .rules import NO_COLOURS, YES_COLOURS, status_colours
+from .view import ReportView, Table
 
 #: Data rows per sheet: Excel's 1,048,576 rows less the header. Bigger tables continue on "Name (2)".
 EXCEL_MAX_DATA_ROWS = 1_048_575
 _MAX_WIDTH = 60
 _WIDTH_SAMPLE = 500
-
-_GREEN = ("#C6EFCE", "#006100")
-_AMBER = ("#FFEB9C", "#9C5700")
-_RED = ("#FFC7CE", "#9C0006")
-_GREY = ("#D9D9D9", "#404040")
-
-
-def status_colours(status: str) -> tuple[str, str]:
-    """(fill, font) colour of a status: green linked, amber not linked yet, red failed, grey skipped."""
-    if status in COVERED_STATUSES or status == Status.UNLINKED:
-        return _GREEN
-    if status == Status.SKIPPED:
-        return _GREY
-    if status in (Status.NOT_LINKED, Status.WOULD_LINK, Status.WOULD_RELINK, Status.LINKED_ELSEWHERE):
-        return _AMBER
-    return _RED
-
 
 def sheet_names(name: str, rows: int, limit: int) -> list[str]:
     """The sheet names a table of `rows` rows is split over (Excel caps a sheet's rows)."""
@@ -56,12 +39,14 @@ class _Formats:
         self.header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1, "text_wrap": False})
         self.datetime = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
         self.note = wb.add_format({"italic": True, "font_color": "#595959"})
+        self.count = wb.add_format({"num_format": "0", "align": "left"})
+        self.percent = wb.add_format({"num_format": "0.0", "align": "left"})
         self.status: dict[str, Format] = {}
         for s in Status:
             fill, font = status_colours(s.value)
             self.status[s.value] = wb.add_format({"bg_color": fill, "font_color": font})
-        self.yes = wb.add_format({"bg_color": _GREEN[0], "font_color": _GREEN[1]})
-        self.no = wb.add_format({"bg_color": _RED[0], "font_color": _RED[1]})
+        self.yes = wb.add_format({"bg_color": YES_COLOURS[0], "font_color": YES_COLOURS[1]})
+        self.no = wb.add_format({"bg_color": NO_COLOURS[0], "font_color": NO_COLOURS[1]})
 
 
 def _header_label(column: str, kind: str) -> str:
@@ -134,7 +119,10 @@ def _write_summary(wb: xlsxwriter.Workbook, view: ReportView, fmt: _Formats, spl
     row = 2
     for label, value in view.figures:
         ws.write_string(row, 0, label, fmt.bold)
-        ws.write_string(row, 1, value)
+        if isinstance(value, str):
+            ws.write_string(row, 1, value)
+        else:  # a number cell Excel can add up; percentages keep their one decimal
+            ws.write_number(row, 1, value, fmt.percent if isinstance(value, float) else fmt.count)
         row += 1
 
     row += 1
@@ -219,4 +207,8 @@ def write_xlsx(view: ReportView, path: Path, *, tmpdir: Path | None = None, max_
     _write_summary(wb, view, fmt, split_notes)
     for table in view.tables:
         _write_table(wb, table, fmt, limit)
-    wb.close()
+    try:
+        wb.close()
+    except FileCreateError as exc:  # xlsxwriter's wrapper of the OSError that stopped it: hand on the OSError
+        cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else OSError(str(exc))
+        raise cause from exc

@@ -1,0 +1,264 @@
+"""Run against run: what changed between two runs of an inventory, and the list of runs with their coverage.
+
+Reads the journal directly (one light `_State` per identity, no pandas), so `pal-orchestrator report --compare`
+and `runs` stay fast; the view reuses it for its "Changes since previous run" table and coverage history.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import JournalError
+from ..journal import Journal
+from ..models import Status
+from .rules import FAILURE_STATUSES, NOT_LINKED_STATUSES, is_covered, iso_utc, linked_after, percent
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One identity whose state differs between two runs (`before_*` is None when absent from run A)."""
+
+    key: str
+    customer: str
+    tenant_id: str
+    client_id: str
+    before_status: str | None
+    after_status: str | None
+    before_partner_id: str | None
+    after_partner_id: str | None
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What changed from run A to run B, matched on the identity `key`."""
+
+    run_a: str
+    run_b: str
+    newly_linked: list[Change] = field(default_factory=list)
+    links_lost: list[Change] = field(default_factory=list)
+    partner_id_changes: list[Change] = field(default_factory=list)
+    new_failures: list[Change] = field(default_factory=list)
+    fixed_failures: list[Change] = field(default_factory=list)
+    customers_gained: list[str] = field(default_factory=list)
+    customers_lost: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing changed."""
+        return not any(
+            (
+                self.newly_linked,
+                self.links_lost,
+                self.partner_id_changes,
+                self.new_failures,
+                self.fixed_failures,
+                self.customers_gained,
+                self.customers_lost,
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    customer: str
+    tenant_id: str
+    client_id: str
+    status: Status
+    target: str
+    linked: str | None
+    error_code: str | None
+
+    @property
+    def covered(self) -> bool:
+        return is_covered(self.status, self.target, self.linked)
+
+
+def _states(journal: Journal, run_id: str) -> dict[str, _State]:
+    journal.run(run_id)  # a clear JournalError for an unknown run
+    return {
+        o.key: _State(
+            o.customer,
+            o.tenant_id,
+            o.client_id,
+            o.status,
+            o.target_partner_id,
+            linked_after(o.status, o.linked_partner_id),
+            o.error_code,
+        )
+        for o in journal.iter_outcomes(run_id)
+    }
+
+
+def _customer_coverage(states: dict[str, _State]) -> dict[str, bool]:
+    result: dict[str, bool] = {}
+    for s in states.values():
+        result[s.customer] = result.get(s.customer, False) or s.covered
+    return result
+
+
+def coverage_percent(journal: Journal, run_id: str) -> float:
+    """Customer coverage % of one run (for the coverage-per-run history)."""
+    coverage = _customer_coverage(_states(journal, run_id))
+    return percent(sum(coverage.values()), len(coverage))
+
+
+def compare_runs(journal: Journal, run_a: str, run_b: str) -> Comparison:
+    """What changed from run A (before) to run B (after): the status of the same `key` in both."""
+    before, after = _states(journal, run_a), _states(journal, run_b)
+    newly_linked: list[Change] = []
+    links_lost: list[Change] = []
+    partner_changes: list[Change] = []
+    new_failures: list[Change] = []
+    fixed_failures: list[Change] = []
+    for key, b in after.items():
+        a = before.get(key)
+        change = Change(
+            key,
+            b.customer,
+            b.tenant_id,
+            b.client_id,
+            a.status.value if a else None,
+            b.status.value,
+            a.linked if a else None,
+            b.linked,
+            b.error_code,
+        )
+        if b.covered and not (a and a.covered):
+            newly_linked.append(change)
+        if a and a.covered and b.status in NOT_LINKED_STATUSES:
+            links_lost.append(change)
+        if a and a.linked and b.linked and a.linked.strip().lower() != b.linked.strip().lower():
+            partner_changes.append(change)
+        if b.status in FAILURE_STATUSES and not (a and a.status in FAILURE_STATUSES):
+            new_failures.append(change)
+        if a and a.status in FAILURE_STATUSES and b.status not in FAILURE_STATUSES:
+            fixed_failures.append(change)
+    cov_a, cov_b = _customer_coverage(before), _customer_coverage(after)
+    gained = [c for c, ok in cov_b.items() if ok and not cov_a.get(c, False)]
+    lost = [c for c, ok in cov_b.items() if not ok and cov_a.get(c, False)]
+    return Comparison(
+        run_a, run_b, newly_linked, links_lost, partner_changes, new_failures, fixed_failures, gained, lost
+    )
+
+
+def default_comparison(journal: Journal, inventory_path: str | None = None) -> tuple[str, str]:
+    """The last two runs of one inventory (default: the inventory of the latest run), oldest first."""
+    if inventory_path is None:
+        every = journal.runs()
+        if not every:
+            raise JournalError(f"the journal {journal.path} holds no runs to compare")
+        inventory_path = every[-1].inventory_path
+    runs = journal.runs(inventory_path=inventory_path)
+    if len(runs) < 2:
+        raise JournalError(
+            f"the journal {journal.path} holds {len(runs)} run(s) of {inventory_path}; "
+            "comparing needs two — name the runs explicitly (`pal-orchestrator runs` lists them)"
+        )
+    return runs[-2].run_id, runs[-1].run_id
+
+
+_COMPARISON_SECTIONS = (
+    ("newly_linked", "Newly linked"),
+    ("links_lost", "Links lost"),
+    ("partner_id_changes", "Partner ID changes"),
+    ("new_failures", "New failures"),
+    ("fixed_failures", "Fixed failures"),
+)
+
+#: Columns of `change_rows` (the "Changes since previous run" table).
+CHANGE_COLUMNS = (
+    "change",
+    "customer",
+    "tenant_id",
+    "client_id",
+    "before_status",
+    "after_status",
+    "before_partner_id",
+    "after_partner_id",
+    "error_code",
+)
+
+
+def change_rows(c: Comparison) -> list[tuple[Any, ...]]:
+    """The comparison as table rows (`CHANGE_COLUMNS`): identity changes, then customer-level ones."""
+    rows: list[tuple[Any, ...]] = []
+    for attr, label in _COMPARISON_SECTIONS:
+        for ch in getattr(c, attr):
+            rows.append(
+                (
+                    label,
+                    ch.customer,
+                    ch.tenant_id,
+                    ch.client_id,
+                    ch.before_status,
+                    ch.after_status,
+                    ch.before_partner_id,
+                    ch.after_partner_id,
+                    ch.error_code,
+                )
+            )
+    for customer in c.customers_gained:
+        rows.append(("Customer gained coverage", customer, None, None, None, None, None, None, None))
+    for customer in c.customers_lost:
+        rows.append(("Customer lost coverage", customer, None, None, None, None, None, None, None))
+    return rows
+
+
+def render_comparison(c: Comparison) -> str:
+    """Plain text for the terminal: one block per kind of change."""
+    lines = [f"Changes from run {c.run_a} to run {c.run_b}"]
+    if c.empty:
+        lines.append("No changes.")
+        return "\n".join(lines) + "\n"
+    for attr, label in _COMPARISON_SECTIONS:
+        changes: list[Change] = getattr(c, attr)
+        lines.append("")
+        lines.append(f"{label} ({len(changes)})")
+        for ch in changes:
+            before = ch.before_status or "absent"
+            if attr == "partner_id_changes":
+                detail = f"{ch.before_partner_id} → {ch.after_partner_id}"
+            else:
+                detail = f"{before} → {ch.after_status}"
+                if ch.error_code and attr == "new_failures":
+                    detail += f" ({ch.error_code})"
+            lines.append(f"  {ch.customer}  tenant {ch.tenant_id}  client {ch.client_id}: {detail}")
+    for label, customers in (
+        ("Customers that gained coverage", c.customers_gained),
+        ("Customers that lost coverage", c.customers_lost),
+    ):
+        lines.append("")
+        lines.append(f"{label} ({len(customers)})")
+        lines.extend(f"  {name}" for name in customers)
+    return "\n".join(lines) + "\n"
+
+
+def runs_table(journal: Journal) -> list[dict[str, Any]]:
+    """Every run, oldest first, with its counts and customer coverage (for `pal-orchestrator runs`)."""
+    result: list[dict[str, Any]] = []
+    for run in journal.runs():
+        states = _states(journal, run.run_id)
+        coverage = _customer_coverage(states)
+        covered = sum(coverage.values())
+        counts = Counter(s.status for s in states.values())
+        result.append(
+            {
+                "run_id": run.run_id,
+                "started_at": iso_utc(run.started_at),
+                "finished_at": iso_utc(run.finished_at),
+                "command": run.command,
+                "inventory": run.inventory_path,
+                "identities": len(states),
+                "linked": sum(1 for s in states.values() if s.covered),
+                "failed": sum(n for s, n in counts.items() if s in FAILURE_STATUSES and s is not Status.SKIPPED),
+                "skipped": counts.get(Status.SKIPPED, 0),
+                "customers": len(coverage),
+                "covered": covered,
+                "coverage_percent": percent(covered, len(coverage)),
+                "exit_code": run.exit_code,
+            }
+        )
+    return result

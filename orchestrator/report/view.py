@@ -1,0 +1,533 @@
+"""The report's view model: one run of the journal → every figure and table the outputs show.
+
+The journal is iterated once into one pandas DataFrame; every table is a view of it, handed on as a plain
+`Table` (Python values, one kind per column) inside a `ReportView`. This is the only module of the package
+that imports pandas; the output modules (`tables`, `xlsx`, `html`) take the `ReportView` and know nothing
+of the journal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from ..journal import Journal, RunRecord
+from ..models import Outcome, Recognition, Status
+from .comparison import CHANGE_COLUMNS, change_rows, compare_runs, coverage_percent
+from .rules import (
+    FIX_BY_RECOGNITION,
+    REDACTED,
+    entra_ids,
+    fix_for,
+    is_covered,
+    iso_utc,
+    linked_after,
+    percent,
+    scrub,
+    secret_like,
+    vault_and_secret,
+)
+
+SCHEMA_VERSION = 1
+
+#: identities.csv columns before the recognition and inventory extra columns. Never reorder: append.
+IDENTITY_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "customer",
+    "tenant_id",
+    "client_id",
+    "credential_type",
+    "target_partner_id",
+    "status",
+    "linked_partner_id",
+    "partner_name",
+    "object_id",
+    "error_code",
+    "error_message",
+    "attempts",
+    "credential_expires_on",
+    "checked_at",
+    "recognition",
+    "subscriptions",
+    "qualifying_roles",
+    "source",
+    "line",
+    "key_vault",
+    "secret_name",
+    "trace_id",
+    "correlation_id",
+)
+
+#: customers.csv columns.
+CUSTOMER_COLUMNS: tuple[str, ...] = ("customer", "identities", "covered", "recognised", "statuses", "actions_needed")
+
+#: Columns holding timestamps (UTC ISO-8601 text in CSV/HTML, naive UTC datetimes in XLSX).
+DATETIME_COLUMNS = frozenset({"credential_expires_on", "checked_at"})
+
+#: A Summary figure: text, a count (int) or a percentage (float, shown with one decimal).
+Figure = str | int | float
+
+#: How many earlier runs the coverage-per-run chart shows.
+HISTORY_RUNS = 20
+
+
+@dataclass(frozen=True)
+class Table:
+    """A rendered table handed to the outputs: plain Python values, one kind per column.
+
+    Kinds: `text`, `id` (text that must not wrap), `int`, `datetime` (aware UTC), `status` and `yesno`
+    (coloured).
+    `csv_name` names the CSV file holding every row (the HTML note points at it; `tables` writes it).
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    kinds: tuple[str, ...]
+    rows: Sequence[Sequence[Any]]
+    note: str = ""
+    csv_name: str = ""
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """Everything the outputs show, already computed."""
+
+    summary: dict[str, Any]
+    figures: list[tuple[str, Figure]]  # numbers stay numbers, so a spreadsheet can add them
+    status_counts: list[tuple[str, int]]
+    history: list[tuple[str, str, float]]  # run_id, started (UTC text), coverage %
+    tables: list[Table]
+    notes: list[str]
+
+
+# -- loading the journal ---------------------------------------------------------------------------
+
+
+@dataclass
+class _CustomerAgg:
+    identities: set[str] = field(default_factory=set)  # identity keys: a duplicate row is not a second identity
+    covered: bool = False
+    recognised: bool = False
+    statuses: Counter[str] = field(default_factory=Counter)
+    fixes: dict[str, bool] = field(default_factory=dict)  # fix text → is it the recognition fix (add a role)?
+
+    def actions(self) -> str:
+        """The distinct fixes, first seen first; a recognised customer needs no role added."""
+        return "; ".join(text for text, add_role in self.fixes.items() if not (add_role and self.recognised))
+
+
+@dataclass
+class _RunData:
+    """One run loaded once: the identities frame (plus helper columns) and per-customer aggregates."""
+
+    run: RunRecord
+    frame: pd.DataFrame
+    extra_columns: list[str]
+    customers: dict[str, _CustomerAgg]
+    status_counts: dict[str, int]
+    recognition_counts: dict[str, int]
+
+
+_HELPER_COLUMNS = ("_covered", "_fix", "_recognition_fix", "_key")
+
+
+def _qualifying_roles(outcome: Outcome) -> str | None:
+    rec = outcome.recognition
+    if rec is None:
+        return None
+    names = dict.fromkeys(g.role_name for g in rec.grants if g.eligibility == "yes")
+    return "; ".join(names)
+
+
+def _trace_of(o: Outcome) -> tuple[str | None, str | None, str | None, str | None]:
+    """(key_vault, secret_name, trace_id, correlation_id) of one outcome, as far as the journal knows them.
+
+    `Outcome` does not carry `secret_uri`, `trace_id` or `correlation_id` yet: read them when it does, and
+    until then take the Entra IDs from the stored message when it still quotes them.
+    """
+    vault, secret_name = vault_and_secret(getattr(o, "secret_uri", None))
+    trace, correlation = getattr(o, "trace_id", None), getattr(o, "correlation_id", None)
+    if not (trace and correlation):
+        parsed = entra_ids(o.error_message)
+        trace, correlation = trace or parsed[0], correlation or parsed[1]
+    return vault, secret_name, trace, correlation
+
+
+def _row_of(o: Outcome, run: RunRecord) -> tuple[Any, ...]:
+    """One outcome as the values of `IDENTITY_COLUMNS` followed by `_HELPER_COLUMNS`."""
+    covered = is_covered(o.status, o.target_partner_id, o.linked_partner_id)
+    linked = linked_after(o.status, o.linked_partner_id)
+    rec = o.recognition
+    rec_fix = FIX_BY_RECOGNITION.get(rec.recognition, "") if (covered and rec is not None) else ""
+    return (
+        run.run_id,
+        o.customer,
+        o.tenant_id,
+        o.client_id,
+        o.credential_type,
+        o.target_partner_id,
+        o.status.value,
+        linked,
+        None if o.status is Status.UNLINKED else o.partner_name,
+        o.object_id,
+        o.error_code,
+        scrub(o.error_message),
+        o.attempts,
+        o.credential_expires_on,
+        o.checked_at,
+        rec.recognition.value if rec else None,
+        rec.subscriptions if rec else None,
+        _qualifying_roles(o),
+        o.source or None,
+        o.line or None,
+        *_trace_of(o),
+        covered,
+        fix_for(o.status, o.error_code, run.command),
+        rec_fix,
+        o.key,
+    )
+
+
+def _add_extras(extras: dict[str, list[Any]], o: Outcome, n: int) -> None:
+    """Append row `n`'s inventory extras (secret-named ones redacted); columns first seen later are padded."""
+    for name, value in o.extra:
+        values = extras.get(name)
+        if values is None:
+            values = extras[name] = [None] * (n - 1)
+        values.append(REDACTED if (value and secret_like(name)) else value)
+    for values in extras.values():
+        if len(values) < n:
+            values.append(None)
+
+
+def _identity_of(o: Outcome) -> str:
+    """The identity a row stands for: tenant + client ID (as the inventory matches duplicates), else the row."""
+    if o.tenant_id.strip() and o.client_id.strip():
+        return f"{o.tenant_id.strip().lower()}|{o.client_id.strip().lower()}"
+    return o.key
+
+
+def _tally(agg: _CustomerAgg, o: Outcome, covered: bool, fix: str, recognition_fix: str) -> None:
+    agg.identities.add(_identity_of(o))
+    agg.statuses[o.status.value] += 1
+    if covered:
+        agg.covered = True
+        if o.recognition is not None and o.recognition.recognition is Recognition.ELIGIBLE:
+            agg.recognised = True
+    if fix:
+        agg.fixes.setdefault(fix, False)
+    if recognition_fix:
+        agg.fixes.setdefault(recognition_fix, True)
+
+
+def _extra_names(extras: dict[str, list[Any]], taken: set[str]) -> list[str]:
+    """Column names for the extras: one named like one of ours keeps its data under `extra_<name>`."""
+    names: list[str] = []
+    for name in extras:
+        unique = name
+        while unique in taken:
+            unique = f"extra_{unique}"
+        taken.add(unique)
+        names.append(unique)
+    return names
+
+
+def _load(journal: Journal, run_id: str) -> _RunData:
+    """Iterate the run's outcomes once into column lists, then build the DataFrame once."""
+    run = journal.run(run_id)
+    cols: dict[str, list[Any]] = {c: [] for c in (*IDENTITY_COLUMNS, *_HELPER_COLUMNS)}
+    extras: dict[str, list[Any]] = {}
+    customers: dict[str, _CustomerAgg] = {}
+    statuses: Counter[str] = Counter()
+    recognitions: Counter[str] = Counter()
+    columns = list(cols.values())
+    covered_at = len(IDENTITY_COLUMNS)
+    for n, o in enumerate(journal.iter_outcomes(run_id), start=1):
+        row = _row_of(o, run)
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+        _add_extras(extras, o, n)
+        statuses[o.status.value] += 1
+        if o.recognition is not None:
+            recognitions[o.recognition.recognition.value] += 1
+        agg = customers.get(o.customer)
+        if agg is None:
+            agg = customers[o.customer] = _CustomerAgg()
+        _tally(agg, o, *row[covered_at : covered_at + 3])
+
+    extra_names = _extra_names(extras, set(cols) | _WORK_LIST_COLUMNS)
+    for unique, values in zip(extra_names, extras.values(), strict=True):
+        cols[unique] = values
+    frame = pd.DataFrame(cols, dtype=object)
+    status_counts = {s.value: statuses[s.value] for s in Status if statuses[s.value]}
+    recognition_counts = {r.value: recognitions[r.value] for r in Recognition}
+    return _RunData(run, frame, extra_names, customers, status_counts, recognition_counts)
+
+
+def _summary_of(data: _RunData) -> dict[str, Any]:
+    run = data.run
+    total = len(data.customers)
+    covered = sum(1 for a in data.customers.values() if a.covered)
+    recognised = sum(1 for a in data.customers.values() if a.recognised)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run.run_id,
+        "tool_version": run.tool_version,
+        "command": run.command,
+        "inventory": {
+            "path": run.inventory_path,
+            "sha256": run.inventory_sha256,
+            "rows": run.inventory_rows,
+            "skipped": run.skipped,
+        },
+        "partner_ids": list(run.partner_ids),
+        "started_at": iso_utc(run.started_at),
+        "finished_at": iso_utc(run.finished_at),
+        "status_counts": dict(data.status_counts),
+        "customers": {"total": total, "covered": covered},
+        "coverage_percent": percent(covered, total),
+        "exit_code": run.exit_code,
+        "recognition": {
+            "recognised": recognised,
+            "recognition_percent": percent(recognised, total),
+            **data.recognition_counts,
+        },
+    }
+
+
+def summary(journal: Journal, run_id: str) -> dict[str, Any]:
+    """The content of summary.json for one run."""
+    return _summary_of(_load(journal, run_id))
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Plain Python rows (None for missing) of some columns."""
+    if frame.empty:
+        return []
+    # The frame is built with dtype=object from Python values, so cells are already plain (None, not NaN).
+    return list(frame.loc[:, list(columns)].itertuples(index=False, name=None))
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+_ID_COLUMNS = frozenset(
+    {"run_id", "tenant_id", "client_id", "object_id", "target_partner_id", "linked_partner_id"}
+    | {"before_partner_id", "after_partner_id", "trace_id", "correlation_id"}
+)
+
+
+def _kind(column: str) -> str:
+    if column in DATETIME_COLUMNS:
+        return "datetime"
+    if column in ("attempts", "subscriptions", "identities", "days_left", "line"):
+        return "int"
+    if column in ("status", "before_status", "after_status"):
+        return "status"
+    if column in ("covered", "recognised"):
+        return "yesno"
+    if column in _ID_COLUMNS:
+        return "id"
+    return "text"
+
+
+def _table(name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], **kw: Any) -> Table:
+    return Table(name, tuple(columns), tuple(_kind(c) for c in columns), rows, **kw)
+
+
+def _customer_rows(data: _RunData) -> list[tuple[Any, ...]]:
+    order = {s.value: i for i, s in enumerate(Status)}
+    return [
+        (
+            name,
+            len(agg.identities),
+            "yes" if agg.covered else "no",
+            "yes" if agg.recognised else "no",
+            "; ".join(f"{s}: {n}" for s, n in sorted(agg.statuses.items(), key=lambda kv: order[kv[0]])),
+            agg.actions(),
+        )
+        for name, agg in data.customers.items()
+    ]
+
+
+_ACTION_COLUMNS = ("customer", "tenant_id", "client_id", "status", "error_code", "error_message", "fix")
+_EXPIRY_COLUMNS = (
+    "customer",
+    "tenant_id",
+    "client_id",
+    "credential_type",
+    "credential_expires_on",
+    "days_left",
+    "status",
+    "fix",
+)
+_RECOGNITION_COLUMNS = (
+    "customer",
+    "tenant_id",
+    "client_id",
+    "linked_partner_id",
+    "recognition",
+    "subscriptions",
+    "qualifying_roles",
+    "fix",
+)
+
+
+#: Names an inventory extra column cannot keep: the work lists below carry the extras after their own columns.
+_WORK_LIST_COLUMNS = frozenset({*_ACTION_COLUMNS, *_EXPIRY_COLUMNS, *_RECOGNITION_COLUMNS})
+
+
+def _fix_rows(frame: pd.DataFrame, fix_column: str, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The rows whose `fix_column` holds a fix, with it shown as `fix`."""
+    if frame.empty:
+        return []
+    picked = frame.loc[frame[fix_column] != ""].rename(columns={fix_column: "fix"})
+    return _rows(picked, columns)
+
+
+def _expiring(frame: pd.DataFrame, extras: Sequence[str], now: datetime, days: int) -> list[tuple[Any, ...]]:
+    """Credentials expiring before `now + days` (already expired ones included), soonest first.
+
+    Rows are `_EXPIRY_COLUMNS` followed by the inventory `extras`.
+    """
+    limit = now + timedelta(days=days)
+    found: list[tuple[Any, ...]] = []
+    if frame.empty:
+        return found
+    columns = ["customer", "tenant_id", "client_id", "credential_type", "credential_expires_on", "status", *extras]
+    picked = frame.loc[frame["credential_expires_on"].notna(), columns]
+    for customer, tenant_id, client_id, ctype, expires, status, *extra in picked.itertuples(index=False, name=None):
+        assert isinstance(expires, datetime)
+        if expires > limit:
+            continue
+        left = int((expires - now).total_seconds() / 86_400)  # whole days, towards zero: -5 = expired 5 days ago
+        fix = "expired — rotate it now" if left < 0 else "rotate it before it expires"
+        found.append((customer, tenant_id, client_id, _plain(ctype), expires, left, status, fix, *extra))
+    found.sort(key=lambda r: r[4])
+    return found
+
+
+def _previous_run(journal: Journal, run: RunRecord) -> tuple[RunRecord | None, list[RunRecord]]:
+    """The run of the same inventory just before `run`, and the history up to `run` (capped)."""
+    same = journal.runs(inventory_path=run.inventory_path)
+    upto = [r for r in same if (r.started_at, r.run_id) <= (run.started_at, run.run_id)]
+    previous = upto[-2] if len(upto) >= 2 else None
+    return previous, upto[-HISTORY_RUNS:]
+
+
+def _history(journal: Journal, runs: list[RunRecord], current: _RunData) -> list[tuple[str, str, float]]:
+    points: list[tuple[str, str, float]] = []
+    for r in runs:
+        if r.run_id == current.run.run_id:
+            covered = sum(1 for a in current.customers.values() if a.covered)
+            pct = percent(covered, len(current.customers))
+        else:
+            pct = coverage_percent(journal, r.run_id)
+        points.append((r.run_id, iso_utc(r.started_at) or "", pct))
+    return points
+
+
+def _figures(s: dict[str, Any]) -> list[tuple[str, Figure]]:
+    inv = s["inventory"]
+    rec = s["recognition"]
+    return [
+        ("Run ID", s["run_id"]),
+        ("Command", s["command"]),
+        ("Tool version", s["tool_version"]),
+        ("Inventory", inv["path"]),
+        ("Inventory SHA-256", inv["sha256"]),
+        ("Inventory rows", inv["rows"]),
+        ("Skipped rows", inv["skipped"]),
+        ("Partner IDs", ", ".join(s["partner_ids"])),
+        ("Started (UTC)", s["started_at"] or ""),
+        ("Finished (UTC)", s["finished_at"] or "not finished"),
+        ("Exit code", "" if s["exit_code"] is None else s["exit_code"]),
+        ("Customers", s["customers"]["total"]),
+        ("Customers covered", s["customers"]["covered"]),
+        ("Coverage %", s["coverage_percent"]),
+        ("Customers recognised", rec["recognised"]),
+        ("Recognition %", rec["recognition_percent"]),
+    ]
+
+
+def _changes_table(journal: Journal, run: RunRecord, previous: RunRecord | None) -> Table:
+    if previous is None:
+        rows: list[tuple[Any, ...]] = []
+        note = "No earlier run of this inventory is in the journal, so there is nothing to compare."
+    else:
+        rows = change_rows(compare_runs(journal, previous.run_id, run.run_id))
+        note = f"Changes from run {previous.run_id} ({iso_utc(previous.started_at)}) to this run."
+    return _table("Changes since previous run", CHANGE_COLUMNS, rows, note=note)
+
+
+def _tables(journal: Journal, data: _RunData, previous: RunRecord | None, now: datetime, days: int) -> list[Table]:
+    """Every table of the report; the work lists end with the inventory's extra columns, as identities do."""
+    frame, extras = data.frame, data.extra_columns
+    ident_cols = [*IDENTITY_COLUMNS, *extras]
+    action_cols = [*_ACTION_COLUMNS, *extras]
+    recognition_cols = [*_RECOGNITION_COLUMNS, *extras]
+    return [
+        _table("Customers", CUSTOMER_COLUMNS, _customer_rows(data), csv_name="customers.csv"),
+        _table("Identities", ident_cols, _rows(frame, ident_cols), csv_name="identities.csv"),
+        _table(
+            "Action needed",
+            action_cols,
+            _fix_rows(frame, "_fix", action_cols),
+            note="Every identity that needs a person to act, with the fix in words.",
+        ),
+        _table(
+            "Expiring credentials",
+            [*_EXPIRY_COLUMNS, *extras],
+            _expiring(frame, extras, now, days),
+            note=f"Credentials that expire within {days} days of {iso_utc(now)} "
+            "(before the next quarterly run), expired ones included.",
+        ),
+        _changes_table(journal, data.run, previous),
+        _table(
+            "Linked but not recognised",
+            recognition_cols,
+            _fix_rows(frame, "_recognition_fix", recognition_cols),
+            note="Linked to the target partner ID, but without a permanent PEC-eligible role, "
+            "so no partner earned credit is recognised.",
+        ),
+    ]
+
+
+def build_view(
+    journal: Journal, run_id: str, *, expiry_warning_days: int = 120, now: datetime | None = None
+) -> ReportView:
+    """Compute every table and figure of one run's report (no files written).
+
+    `now` is the reference time for "expiring within `expiry_warning_days`" (default: the current time).
+    """
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("`now` must be timezone-aware (UTC)")
+    data = _load(journal, run_id)
+    s = _summary_of(data)
+    previous, history_runs = _previous_run(journal, data.run)
+    notes: list[str] = []
+    if data.run.finished_at is None:
+        notes.append("This run has not finished (still running, or interrupted): figures cover what it recorded.")
+    return ReportView(
+        summary=s,
+        figures=_figures(s),
+        status_counts=list(data.status_counts.items()),
+        history=_history(journal, history_runs, data) if len(history_runs) >= 2 else [],
+        tables=_tables(journal, data, previous, now, expiry_warning_days),
+        notes=notes,
+    )
