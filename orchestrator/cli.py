@@ -462,6 +462,51 @@ def audit(
 
 @app.command()
 @run_options
+def lighthouse(
+    inventory: Annotated[
+        Path | None,
+        typer.Argument(help="Inventory of the principals your Lighthouse offers name, in your own (managing) tenant: "
+                            "linked first, as `link` does. Omit it to use the links the journal already holds."),
+    ] = None,
+    *,
+    shared: dict[str, Any],
+) -> None:
+    """Azure Lighthouse: which delegated customer subscriptions earn recognition through your offers, and the fix.
+
+    Signs in as the operator (--operator-auth) in your managing tenant, lists the delegated subscriptions and their
+    offers, and matches each offer's PEC-eligible roles with the principals linked to --partner-id. Writes
+    lighthouse.csv and lighthouse.json. Exit 0 when every delegated customer is recognised, 1 otherwise.
+    """
+    from .journal import Journal
+    from .lighthouse_report import lighthouse_summary
+    from .lighthouse_run import run_lighthouse
+    from .runner import RunOptions
+
+    _configure_logging(shared["debug"])
+    with _errors():
+        options = RunOptions(command=Command.LINK, inventory=str(inventory) if inventory else "",
+                             **_run_kwargs(shared))
+        result = run_lighthouse(options, announce=lambda text: err.print(text, markup=False))
+        with Journal(result.journal, read_only=True) as journal:
+            summary = lighthouse_summary(journal, result.run_id)
+    if shared["output"] is Output.json:
+        out.print_json(json.dumps(summary))
+    else:
+        table = Table("customer_tenant_id", "verdict", "subscriptions", "offers", "fix", box=None)
+        for c in summary["customers"]:
+            table.add_row(c["customer_tenant_id"], c["verdict"], str(c["subscriptions"]),
+                          escape(", ".join(c["offers"])), escape(c["fix"]))
+        out.print(table)
+    where = f"; lighthouse.csv in {result.report_dir}/" if result.report_dir else ""
+    err.print(f"done in {result.elapsed_s:.1f}s: {summary['lighthouse_recognised']} of "
+              f"{summary['lighthouse_customers']} delegated customers recognised, {result.subscriptions} "
+              f"subscriptions, {result.requests} ARM requests — journal {result.journal}{where} (run {result.run_id})",
+              markup=False)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+@run_options
 def unlink(
     inventory: RunInventoryArg = None,
     self_: SelfOpt = False,

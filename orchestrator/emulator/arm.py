@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .common import ARM_AUDIENCES, PAL_API_VERSION, Match, arm_error
 from .core import Core
+from .managedservices import ManagedServices
 from .partner import RE_OPERATIONS, RE_PARTNER, Partners
 from .rbac import Rbac
 from .wire import Wire
@@ -29,6 +30,7 @@ class Arm:
         self.core = core
         self.partners = Partners(core)
         self.rbac = Rbac(core)
+        self.managed_services = ManagedServices(core)
 
     def match(self, request: web.Request) -> Match:
         """(the token's tenant when it is one of ours, handler): every ARM path is ours to answer."""
@@ -76,7 +78,7 @@ class Arm:
                 return bad_api_version(api_version, "Microsoft.ManagementPartner", [PAL_API_VERSION])
             return self.partners.operations()
         if request.method == "GET":
-            answer = self.rbac.get(request, caller)
+            answer = self.rbac.get(request, caller) or self.managed_services.get(request, caller)
             if answer is not None:
                 return answer
         return arm_error(404, "InvalidResourceType", f"The resource type could not be found for {path}.")
