@@ -492,9 +492,9 @@ def lighthouse(
     if shared["output"] is Output.json:
         out.print_json(json.dumps(summary))
     else:
-        table = Table("customer_tenant_id", "verdict", "subscriptions", "offers", "fix", box=None)
+        table = Table("customer", "customer_tenant_id", "verdict", "subscriptions", "offers", "fix", box=None)
         for c in summary["customers"]:
-            table.add_row(c["customer_tenant_id"], c["verdict"], str(c["subscriptions"]),
+            table.add_row(escape(c["customer"]), c["customer_tenant_id"], c["verdict"], str(c["subscriptions"]),
                           escape(", ".join(c["offers"])), escape(c["fix"]))
         out.print(table)
     where = f"; lighthouse.csv in {result.report_dir}/" if result.report_dir else ""

@@ -1,8 +1,10 @@
 """`make run`: the main job rehearsed against the built-in emulator, exactly as a user would run it.
 
 The emulator starts on 127.0.0.1 (port 0, its own CA), the operator's sign-in is given through the standard
-AZURE_* variables, and the real `link` command runs over the demo inventory with `--cloud custom`. Nothing
-leaves the machine.
+AZURE_* variables, and the real `link` command runs over the demo inventory with `--cloud custom`. Then, when
+`demo-lighthouse.csv` sits beside the inventory, the real `lighthouse` command links the partner's own principals
+in its managing tenant and judges the customers that delegated subscriptions through Azure Lighthouse
+(lighthouse.csv, lighthouse.json). Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from .errors import UsageError
 
 DEMO_PARTNER_ID = "4812345"
 DEMO_VAULT = "pal-demo"
+#: The managing tenant's own principals (Azure Lighthouse), beside the demo inventory.
+LIGHTHOUSE_INVENTORY = "demo-lighthouse.csv"
 
 
 @contextmanager
@@ -41,7 +45,7 @@ def run_demo(
     journal: Path,
     run: Callable[[list[str]], int],
 ) -> int:
-    """Start the emulator with `world`, run `link` over `inventory`, return link's exit code."""
+    """Start the emulator with `world`, run `link` over `inventory` (then `lighthouse`), return link's exit code."""
     from .emulator import Emulator, load_world
 
     if not inventory.is_file() or not world.is_file():
@@ -54,8 +58,7 @@ def run_demo(
             "AZURE_CLIENT_SECRET": op.secret,
             "AZURE_AUTHORITY_HOST": emu.authority_host,
         }
-        argv = [
-            "link", str(inventory),
+        options = [
             "--partner-id", DEMO_PARTNER_ID,
             "--cloud", "custom",
             "--authority-host", emu.authority_host,
@@ -66,6 +69,10 @@ def run_demo(
             "--journal", str(journal),
             "--report-dir", str(report_dir),
         ]
+        lighthouse = inventory.with_name(LIGHTHOUSE_INVENTORY)
         with _operator_env(env):
-            code = run(argv)
+            code = run(["link", str(inventory), *options])
+            if lighthouse.is_file() and code in (0, 1):
+                lighthouse_code = run(["lighthouse", str(lighthouse), *options])
+                code = code if lighthouse_code in (0, 1) else lighthouse_code
     return 0 if code in (0, 1) else code

@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS lighthouse (
     customer_tenant_id TEXT NOT NULL,
     subscription_id TEXT NOT NULL,
     subscription_name TEXT NOT NULL,
+    customer_name TEXT NOT NULL,
     offer TEXT NOT NULL,
     definition_id TEXT NOT NULL,
     verdict TEXT NOT NULL,
@@ -459,8 +460,9 @@ class Journal:
         """Commit one delegated subscription × offer verdict as soon as it is known (the first one recorded wins)."""
         self._seq += 1
         self._db.execute(
-            "INSERT OR IGNORE INTO lighthouse VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, self._seq, row.customer_tenant_id, row.subscription_id, row.subscription_name, row.offer,
+            "INSERT OR IGNORE INTO lighthouse VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, self._seq, row.customer_tenant_id, row.subscription_id, row.subscription_name,
+             row.customer_name, row.offer,
              row.definition_id, row.verdict.value, row.reason, row.fix, json.dumps(list(row.principal_ids)),
              json.dumps(list(row.roles)), row.error_code, _iso(row.checked_at)),
         )
@@ -469,11 +471,12 @@ class Journal:
         """Every verdict of a lighthouse run, by customer tenant, then subscription, then offer."""
         cur = self._db.execute(
             "SELECT customer_tenant_id, subscription_id, offer, definition_id, verdict, reason, fix, "
-            "subscription_name, principal_ids, roles, error_code, checked_at FROM lighthouse WHERE run_id=? "
+            "subscription_name, customer_name, principal_ids, roles, error_code, checked_at FROM lighthouse "
+            "WHERE run_id=? "
             "ORDER BY customer_tenant_id, subscription_id, offer, definition_id", (run_id,))
         return [
-            LighthouseRow(r[0], r[1], r[2], r[3], LighthouseVerdict(r[4]), r[5], r[6], r[7],
-                          tuple(json.loads(r[8])), tuple(json.loads(r[9])), r[10], _dt(r[11]))
+            LighthouseRow(r[0], r[1], r[2], r[3], LighthouseVerdict(r[4]), r[5], r[6], r[7], r[8],
+                          tuple(json.loads(r[9])), tuple(json.loads(r[10])), r[11], _dt(r[12]))
             for r in cur
         ]
 

@@ -90,6 +90,7 @@ class Offer:
     definition_id: str
     grants: tuple[Grant, ...]
     marketplace_plan: str | None = None
+    customer_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ class CustomerVerdict:
     """A customer tenant's roll-up: the best verdict of its delegated subscriptions × offers."""
 
     customer_tenant_id: str
+    customer_name: str
     verdict: LighthouseVerdict
     subscriptions: int
     offers: tuple[str, ...]
@@ -128,7 +130,8 @@ def _row(offer: Offer, verdict: LighthouseVerdict, reason: str, fix: str, about:
     return LighthouseRow(
         customer_tenant_id=offer.customer_tenant_id, subscription_id=offer.subscription_id, offer=offer.name,
         definition_id=offer.definition_id, verdict=verdict, reason=reason, fix=fix,
-        subscription_name=offer.subscription_name, principal_ids=tuple(dict.fromkeys(g.principal_id for g in about)),
+        subscription_name=offer.subscription_name, customer_name=offer.customer_name,
+        principal_ids=tuple(dict.fromkeys(g.principal_id for g in about)),
         roles=tuple(g.describe() for g in offer.grants),
     )
 
@@ -215,7 +218,8 @@ def roll_up(rows: Iterable[LighthouseRow]) -> list[CustomerVerdict]:
         top = best(group)
         assert top is not None
         out.append(CustomerVerdict(
-            customer_tenant_id=tenant, verdict=top.verdict, subscriptions=len({r.subscription_id for r in group}),
+            customer_tenant_id=tenant, customer_name=next((r.customer_name for r in group if r.customer_name), ""),
+            verdict=top.verdict, subscriptions=len({r.subscription_id for r in group}),
             offers=tuple(sorted({r.offer for r in group if r.offer})), reason=top.reason, fix=top.fix,
         ))
     return out

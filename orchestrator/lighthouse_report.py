@@ -24,16 +24,16 @@ LIGHTHOUSE_CSV, LIGHTHOUSE_JSON = "lighthouse.csv", "lighthouse.json"
 
 #: Column order is part of the report format.
 LIGHTHOUSE_COLUMNS = (
-    "customer_tenant_id", "subscription_id", "subscription_name", "offer", "verdict", "reason", "principal_ids",
-    "roles", "fix", "error_code", "checked_at",
+    "customer_tenant_id", "customer", "subscription_id", "subscription_name", "offer", "verdict", "reason",
+    "principal_ids", "roles", "fix", "error_code", "checked_at",
 )
 
 
 def row_values(row: LighthouseRow) -> list[Any]:
     """One CSV/XLSX row in LIGHTHOUSE_COLUMNS order (lists joined with "; ")."""
-    return [row.customer_tenant_id, row.subscription_id, row.subscription_name, row.offer, row.verdict.value,
-            row.reason, "; ".join(row.principal_ids), "; ".join(row.roles), row.fix, row.error_code or "",
-            iso_utc(row.checked_at) or ""]
+    return [row.customer_tenant_id, row.customer_name, row.subscription_id, row.subscription_name, row.offer,
+            row.verdict.value, row.reason, "; ".join(row.principal_ids), "; ".join(row.roles), row.fix,
+            row.error_code or "", iso_utc(row.checked_at) or ""]
 
 
 def lighthouse_summary(journal: Journal, run_id: str) -> dict[str, Any]:
@@ -54,8 +54,8 @@ def lighthouse_summary(journal: Journal, run_id: str) -> dict[str, Any]:
         "verdicts": dict(sorted(Counter(r.verdict.value for r in rows).items())),
         "customer_verdicts": dict(sorted(Counter(c.verdict.value for c in customers).items())),
         "customers": [
-            {"customer_tenant_id": c.customer_tenant_id, "verdict": c.verdict.value, "subscriptions": c.subscriptions,
-             "offers": list(c.offers), "reason": c.reason, "fix": c.fix}
+            {"customer_tenant_id": c.customer_tenant_id, "customer": c.customer_name, "verdict": c.verdict.value,
+             "subscriptions": c.subscriptions, "offers": list(c.offers), "reason": c.reason, "fix": c.fix}
             for c in customers
         ],
     }

@@ -31,7 +31,7 @@ from . import __version__
 from .credentials import SharedTransport, current_token, error_fields, operator_credential, shared_client_kwargs
 from .credentials import token_claims as claims_of
 from .errors import EndpointError, OperatorAuthError, PalError, UsageError
-from .journal import Journal
+from .journal import Journal, utcnow
 from .lighthouse import CustomerVerdict, Grant, Offer, Principal, judge, principal_states, roll_up, unreadable
 from .models import Command, Identity, LighthouseRow
 from .partner import probe_arm
@@ -133,7 +133,7 @@ def _offer(sub: Delegated, assignment: Any, managing_tenant: str) -> Offer | Non
     plan = definition.plan if definition else None
     marketplace = "/".join(p for p in (plan.publisher, plan.product, plan.name) if p) if plan else None
     return Offer(sub.tenant_id, sub.subscription_id, sub.display_name, dprops.registration_definition_name or "",
-                 definition_id, tuple(grants), marketplace or None)
+                 definition_id, tuple(grants), marketplace or None, dprops.managee_tenant_name or "")
 
 
 def _failure_code(exc: BaseException) -> str:
@@ -284,7 +284,7 @@ def run_lighthouse(
         run_id = _start(journal, options)
         try:
             managing, subs, requests = asyncio.run(_read_all(
-                options, principals, lambda row: journal.record_lighthouse(run_id, row),
+                options, principals, lambda row: journal.record_lighthouse(run_id, replace(row, checked_at=utcnow())),
                 lambda tenant, n: announce(f"managing tenant {tenant}: {n} delegated subscriptions visible"), sleep))
         except KeyboardInterrupt:
             raise Interrupted(run_id) from None

@@ -250,6 +250,7 @@ class LighthouseRow:
     reason: str
     fix: str
     subscription_name: str = ""
+    customer_name: str = ""  # the definition's manageeTenantName, when the service gives it
     principal_ids: tuple[str, ...] = ()  # the principals the verdict is about
     roles: tuple[str, ...] = ()  # "Role name (permanent|just-in-time): principal", every authorization of the offer
     error_code: str | None = None

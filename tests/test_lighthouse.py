@@ -268,3 +268,31 @@ def test_the_best_verdict_wins() -> None:
     rows = [judge(offer, linked, PARTNER_ID), judge(Offer("t", "s1", "", "o", "d", (src,)), linked, PARTNER_ID)]
     [customer] = roll_up(rows)
     assert customer.verdict is LighthouseVerdict.RECOGNISED and customer.subscriptions == 2 and customer.recognised
+
+
+def test_a_principal_named_in_the_offers_sees_only_its_delegations(lh: tuple[Cli, Emulator, Path],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signed in as the PAL service principal itself, only the offers naming it are visible; 403 stays unreadable."""
+    cli, em, inventory = lh
+    assert cli("link", inventory).exit_code == 1
+    pal = em.world.identities[0]
+    monkeypatch.setenv("AZURE_CLIENT_ID", pal.client_id)
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", em.world.vaults["pal-vault"].secrets[pal.secret_name][-1].value)
+    assert run_lighthouse(cli).exit_code == 1
+    assert verdicts(cli) == {sub(1): "recognised", sub(2): "eligible_only", sub(3): "no_pec_role",
+                             sub(9): "unreadable"}
+
+
+def test_the_demo_shows_a_delegated_customer_in_each_verdict(tmp_path: Path) -> None:
+    """`make run` ends with `lighthouse` over inventory/demo-lighthouse.csv: one customer per verdict."""
+    root = Path(__file__).resolve().parents[1]
+    reports = tmp_path / "reports"
+    result = CliRunner().invoke(app, ["demo", "--inventory", str(root / "inventory" / "demo.csv"),
+                                      "--world", str(root / "inventory" / "demo-world.yaml"),
+                                      "--report-dir", str(reports), "--journal", str(reports / "journal.sqlite"),
+                                      "--output", "json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((reports / "lighthouse.json").read_text())
+    assert set(summary["customer_verdicts"]) == {v.value for v in LighthouseVerdict}
+    assert (summary["lighthouse_customers"], summary["lighthouse_recognised"]) == (7, 2)
+    assert (reports / "coverage.xlsx").is_file()  # the customers' coverage report is still the link run's
