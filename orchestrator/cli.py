@@ -596,7 +596,14 @@ def report(
             a, b = ids if ids else default_comparison(j)
             out.print(render_comparison(compare_runs(j, a, b)), markup=False)
             return
-        rid = ids[0] if ids else runs[-1].run_id
+        # the latest coverage run by default: a `lighthouse` run has its own files (lighthouse.csv/json)
+        rid = ids[0] if ids else next((r.run_id for r in reversed(runs) if r.command != "lighthouse"), runs[-1].run_id)
+        if j.run(rid).command == "lighthouse":
+            from .lighthouse_report import write_lighthouse_reports
+
+            written = write_lighthouse_reports(j, rid, report_dir)[0].parent
+            err.print(f"lighthouse reports for run {rid} written to {written}/", markup=False)
+            return
         days = expiry_warning_days
         if days is None:
             days = int(j.run(rid).options.get("expiry_warning_days", 120))

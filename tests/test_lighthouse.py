@@ -296,3 +296,18 @@ def test_the_demo_shows_a_delegated_customer_in_each_verdict(tmp_path: Path) -> 
     assert set(summary["customer_verdicts"]) == {v.value for v in LighthouseVerdict}
     assert (summary["lighthouse_customers"], summary["lighthouse_recognised"]) == (7, 2)
     assert (reports / "coverage.xlsx").is_file()  # the customers' coverage report is still the link run's
+
+
+def test_report_re_renders_a_lighthouse_run_and_skips_it_by_default(lh: tuple[Cli, Emulator, Path]) -> None:
+    """`report` renders the latest coverage run (not a lighthouse run); `report RUN_ID` of one rewrites its files."""
+    cli, _em, inventory = lh
+    assert cli("lighthouse", inventory).exit_code == 1
+    with Journal(cli.journal) as j:
+        link_run, lighthouse_run = (r.run_id for r in j.runs())
+    (cli.reports / "lighthouse.csv").unlink()
+    common = ["--journal", str(cli.journal), "--report-dir", str(cli.reports)]
+    assert CliRunner().invoke(app, ["report", *common]).exit_code == 0
+    assert json.loads((cli.reports / "summary.json").read_text())["run_id"] == link_run
+    assert not (cli.reports / "lighthouse.csv").exists()
+    assert CliRunner().invoke(app, ["report", lighthouse_run, *common]).exit_code == 0
+    assert verdicts(cli) == {sub(n): verdict for n, verdict in EXPECTED.values()}
