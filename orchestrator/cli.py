@@ -493,7 +493,11 @@ def lighthouse(
         out.print_json(json.dumps(summary))
     else:
         table = Table("customer", "customer_tenant_id", "verdict", "subscriptions", "offers", "fix", box=None)
-        for c in summary["customers"]:
+        customers = summary["customers"]
+        if len(customers) > _TABLE_LIMIT:  # the ones needing work first; all of them are in lighthouse.csv
+            customers = [c for c in customers if c["verdict"] not in ("recognised", "marketplace")][:_TABLE_LIMIT]
+            out.print(f"showing {len(customers)} of {len(summary['customers'])} customers; lighthouse.csv has all")
+        for c in customers:
             table.add_row(escape(c["customer"]), c["customer_tenant_id"], c["verdict"], str(c["subscriptions"]),
                           escape(", ".join(c["offers"])), escape(c["fix"]))
         out.print(table)

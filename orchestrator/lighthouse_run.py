@@ -44,6 +44,8 @@ from .settings import Endpoints
 MANAGED_SERVICES_API_VERSION = "2022-10-01"
 #: A token with less than this left is renewed before the next subscription is read.
 _TOKEN_MARGIN_S = 300
+#: What a read that could not be done raises once retries are over (anything else is a bug and surfaces).
+_READ_ERRORS = (AzureError, aiohttp.ClientError, OSError, TimeoutError, RetryAfterTooLong)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +90,12 @@ class _OperatorToken:
                 try:
                     self._token = await self._retrier.call(lambda: self._credential.get_token(self._scope),
                                                            CallStats())
-                except ClientAuthenticationError as exc:
+                except _READ_ERRORS as exc:
+                    why = (str(exc.message or exc).splitlines()[0] if isinstance(exc, ClientAuthenticationError)
+                           else _failure_code(exc))
                     raise OperatorAuthError(
-                        "cannot sign in as the operator in the managing tenant: "
-                        f"{str(exc.message or exc).splitlines()[0]} — check --operator-auth and its AZURE_* variables"
+                        f"cannot sign in as the operator in the managing tenant: {why} — check --operator-auth and "
+                        "its AZURE_* variables"
                     ) from None
             return self._token
 
@@ -170,11 +174,18 @@ class _Reader:
         await self.token.use()
         try:
             subs = await _pages(self.subscriptions_client.subscriptions.list, self.retrier, self.stats)
-        except (AzureError, aiohttp.ClientError, OSError, TimeoutError, RetryAfterTooLong) as exc:
+        except _READ_ERRORS as exc:
             raise EndpointError(f"cannot list the subscriptions the operator sees ({_failure_code(exc)}); "
                                 "check --operator-auth and --arm-endpoint") from None
         return [Delegated(str(s.subscription_id).lower(), str(s.tenant_id).lower(), s.display_name or "")
-                for s in subs if s.tenant_id and str(s.tenant_id).lower() != self.managing_tenant]
+                for s in subs if self._delegated_here(s)]
+
+    def _delegated_here(self, sub: Any) -> bool:
+        """Another tenant's subscription, managed by ours (when the service says who manages it)."""
+        if not sub.tenant_id or str(sub.tenant_id).lower() == self.managing_tenant:
+            return False
+        managers = {str(m.tenant_id).lower() for m in sub.managed_by_tenants or [] if m.tenant_id}
+        return not managers or self.managing_tenant in managers
 
     async def rows(self, sub: Delegated, judge_offer: Callable[[Offer], LighthouseRow]) -> list[LighthouseRow]:
         """The verdicts of one delegated subscription (one per offer), or one `unreadable` row."""
@@ -184,14 +195,12 @@ class _Reader:
             found = await _pages(lambda: list_assignments(f"subscriptions/{sub.subscription_id}",
                                                           expand_registration_definition=True),
                                  self.retrier, self.stats)
-        except HttpResponseError as exc:
-            return [unreadable(sub.tenant_id, sub.subscription_id, sub.display_name, _failure_code(exc))]
-        except (AzureError, aiohttp.ClientError, OSError, TimeoutError, RetryAfterTooLong) as exc:
+        except _READ_ERRORS as exc:  # cannot read: an `unreadable` verdict, the run goes on
             return [unreadable(sub.tenant_id, sub.subscription_id, sub.display_name, _failure_code(exc))]
         offers = [o for o in (_offer(sub, a, self.managing_tenant) for a in found) if o is not None]
         if not offers:
             return [unreadable(sub.tenant_id, sub.subscription_id, sub.display_name, "NoAssignment",
-                               "no Lighthouse assignment of this tenant is visible")]
+                               "visible, but no Lighthouse assignment to this tenant is (access by other means?)")]
         return [judge_offer(o) if o.name or o.grants else
                 unreadable(sub.tenant_id, sub.subscription_id, sub.display_name, "NoDefinition") for o in offers]
 
@@ -252,6 +261,8 @@ def _link_first(options: RunOptions, sleep: Sleep | None, announce: Callable[[st
     counts = ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items()))
     announce(f"link of {options.inventory}: {counts} (run {result.run_id}; `pal-orchestrator report "
              f"{result.run_id}` renders it)")
+    if result.stop:
+        announce(f"the link run stopped: {result.stop}")
     return result
 
 

@@ -311,3 +311,15 @@ def test_report_re_renders_a_lighthouse_run_and_skips_it_by_default(lh: tuple[Cl
     assert not (cli.reports / "lighthouse.csv").exists()
     assert CliRunner().invoke(app, ["report", lighthouse_run, *common]).exit_code == 0
     assert verdicts(cli) == {sub(n): verdict for n, verdict in EXPECTED.values()}
+
+
+def test_an_operator_that_cannot_sign_in_is_a_run_level_error(lh: tuple[Cli, Emulator, Path],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong operator secret: exit 2 with one line naming the operator's sign-in; the lighthouse run ends 2."""
+    cli, _em, _inventory = lh
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "wrong")
+    result = run_lighthouse(cli)
+    assert result.exit_code == 2, result.output
+    assert "cannot sign in as the operator" in result.output and "Traceback" not in result.output
+    with Journal(cli.journal) as j:
+        assert [(r.command, r.exit_code) for r in j.runs()] == [("lighthouse", 2)]
