@@ -323,3 +323,19 @@ def test_an_operator_that_cannot_sign_in_is_a_run_level_error(lh: tuple[Cli, Emu
     assert "cannot sign in as the operator" in result.output and "Traceback" not in result.output
     with Journal(cli.journal) as j:
         assert [(r.command, r.exit_code) for r in j.runs()] == [("lighthouse", 2)]
+
+
+def test_a_subscription_whose_reads_keep_failing_is_unreadable_and_the_run_goes_on(
+        lh: tuple[Cli, Emulator, Path]) -> None:
+    """503 on both attempts of one subscription's assignments: `unreadable` (retries exhausted), the rest judged."""
+    cli, em, inventory = lh
+    assert cli("link", inventory).exit_code == 1
+    em.script("arm", OPERATOR_TENANT, ["ok", "503", "503"])  # the subscription list, then sub 1 twice
+    result = run_lighthouse(cli, "--concurrency", "1", "--max-attempts", "2")
+    assert result.exit_code == 1, result.output
+    expected = {sub(n): verdict for n, verdict in EXPECTED.values()}
+    assert verdicts(cli) == {**expected, sub(1): "unreadable"}
+    with Journal(cli.journal) as j:
+        row = next(r for r in j.lighthouse_rows(j.runs()[-1].run_id) if r.subscription_id == sub(1))
+    assert row.error_code == "ServiceUnavailable (retries exhausted)"
+    assert "again later" in row.fix
