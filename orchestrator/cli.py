@@ -478,8 +478,8 @@ def lighthouse(
     lighthouse.csv and lighthouse.json. Exit 0 when every delegated customer is recognised, 1 otherwise.
     """
     from .journal import Journal
-    from .lighthouse_report import lighthouse_summary
     from .lighthouse_run import run_lighthouse
+    from .report.lighthouse import lighthouse_summary
     from .runner import RunOptions
 
     _configure_logging(shared["debug"])
@@ -603,7 +603,7 @@ def report(
         # the latest coverage run by default: a `lighthouse` run has its own files (lighthouse.csv/json)
         rid = ids[0] if ids else next((r.run_id for r in reversed(runs) if r.command != "lighthouse"), runs[-1].run_id)
         if j.run(rid).command == "lighthouse":
-            from .lighthouse_report import write_lighthouse_reports
+            from .report.lighthouse import write_lighthouse_reports
 
             written = write_lighthouse_reports(j, rid, report_dir)[0].parent
             err.print(f"lighthouse reports for run {rid} written to {written}/", markup=False)

@@ -11,7 +11,7 @@ member must be), a user, or a service principal outside the inventory — is "un
 carry no principal type, and telling a group from an unlisted principal would need Microsoft Graph, which the
 operator may not be allowed to read. The fix we give covers both cases.
 
-`lighthouse_run` reads ARM and feeds `judge`; `lighthouse_report` writes the results from the journal.
+`lighthouse_run` reads ARM and feeds `judge`; `report.lighthouse` writes the results from the journal.
 """
 
 from __future__ import annotations

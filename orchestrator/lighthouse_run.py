@@ -307,7 +307,7 @@ def run_lighthouse(
         journal.finish_run(run_id, code)
         report_dir = None
         if options.write_reports:
-            from .lighthouse_report import write_lighthouse_reports
+            from .report.lighthouse import write_lighthouse_reports
 
             write_lighthouse_reports(journal, run_id, options.report_dir)
             journal.mark_reported(run_id)

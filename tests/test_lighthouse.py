@@ -295,7 +295,15 @@ def test_the_demo_shows_a_delegated_customer_in_each_verdict(tmp_path: Path) -> 
     summary = json.loads((reports / "lighthouse.json").read_text())
     assert set(summary["customer_verdicts"]) == {v.value for v in LighthouseVerdict}
     assert (summary["lighthouse_customers"], summary["lighthouse_recognised"]) == (7, 2)
-    assert (reports / "coverage.xlsx").is_file()  # the customers' coverage report is still the link run's
+    coverage = json.loads((reports / "summary.json").read_text())  # the link run's, which came after
+    assert coverage["command"] == "link" and coverage["lighthouse_run_id"] == summary["run_id"]
+    assert (coverage["lighthouse_customers"], coverage["lighthouse_recognised"]) == (7, 2)
+    import openpyxl
+
+    sheets = openpyxl.load_workbook(reports / "coverage.xlsx", read_only=True).sheetnames
+    assert sheets[-2:] == ["Lighthouse customers", "Lighthouse subscriptions"]
+    html = (reports / "coverage.html").read_text()
+    assert "Lighthouse customers" in html and "Margie&#x27;s Travel" in html
 
 
 def test_report_re_renders_a_lighthouse_run_and_skips_it_by_default(lh: tuple[Cli, Emulator, Path]) -> None:

@@ -4,12 +4,14 @@ Reports are always built from the journal (never from memory), so any run can be
 mid-run still leaves a reportable journal. Data flows one way through the package:
 
     rules        the judgements about one outcome: covered?, its fix, its colour, safe text (no I/O)
+    files        the report directory: safety checks, one run's set swapped in whole  (no report knowledge)
     comparison   journal → what changed between two runs; the list of runs            (uses rules)
-    view         journal → ReportView: every figure and Table; the only pandas importer (uses rules, comparison)
+    lighthouse   journal → lighthouse.csv/json of a lighthouse run; rows and keys for the view (rules, files)
+    view         journal → ReportView: every figure and Table; the only pandas importer (rules, comparison,
+                 lighthouse)
     tables       ReportView → identities.csv, customers.csv, summary.json             (uses view)
     xlsx         ReportView → coverage.xlsx                                           (uses view)
     html         ReportView → coverage.html                                           (uses view)
-    files        the report directory: safety checks, one run's set swapped in whole  (no report knowledge)
     write        write_reports: view → every output → files                           (uses all of the above)
     synthetic    a synthetic run and its render timing, for the benchmark             (uses write)
 

@@ -18,8 +18,17 @@ from typing import Any
 import pandas as pd
 
 from ..journal import Journal, RunRecord
+from ..lighthouse import roll_up
 from ..models import Outcome, Recognition, Status
 from .comparison import CHANGE_COLUMNS, change_rows, compare_runs, coverage_percent
+from .lighthouse import (
+    LIGHTHOUSE_COLUMNS,
+    LIGHTHOUSE_CUSTOMER_COLUMNS,
+    customer_values,
+    latest_run,
+    row_values,
+    summary_keys,
+)
 from .rules import (
     FIX_BY_RECOGNITION,
     REDACTED,
@@ -303,7 +312,8 @@ def _summary_of(data: _RunData) -> dict[str, Any]:
 
 def summary(journal: Journal, run_id: str) -> dict[str, Any]:
     """The content of summary.json for one run."""
-    return _summary_of(_load(journal, run_id))
+    data = _load(journal, run_id)
+    return {**_summary_of(data), **summary_keys(journal, data.run)}
 
 
 # -- tables ----------------------------------------------------------------------------------------
@@ -504,6 +514,22 @@ def _tables(journal: Journal, data: _RunData, previous: RunRecord | None, now: d
             note="Linked to the target partner ID, but without a permanent PEC-eligible role, "
             "so no partner earned credit is recognised.",
         ),
+        *_lighthouse_tables(journal, data.run),
+    ]
+
+
+def _lighthouse_tables(journal: Journal, run: RunRecord) -> list[Table]:
+    """The latest lighthouse run for this run's partner IDs as two tables; none when the journal has no such run."""
+    lighthouse = latest_run(journal, run.partner_ids)
+    if lighthouse is None:
+        return []
+    rows = journal.lighthouse_rows(lighthouse.run_id)
+    source = f"From lighthouse run {lighthouse.run_id} ({iso_utc(lighthouse.started_at)}); lighthouse.csv holds it."
+    return [
+        _table("Lighthouse customers", LIGHTHOUSE_CUSTOMER_COLUMNS, [customer_values(c) for c in roll_up(rows)],
+               note="Customers delegating subscriptions through Azure Lighthouse: the best verdict of each. " + source),
+        _table("Lighthouse subscriptions", LIGHTHOUSE_COLUMNS, [row_values(r) for r in rows],
+               note="One row per delegated subscription × offer, with the reason and the fix. " + source),
     ]
 
 
@@ -518,7 +544,7 @@ def build_view(
     if now.tzinfo is None:
         raise ValueError("`now` must be timezone-aware (UTC)")
     data = _load(journal, run_id)
-    s = _summary_of(data)
+    s = {**_summary_of(data), **summary_keys(journal, data.run)}
     previous, history_runs = _previous_run(journal, data.run)
     notes: list[str] = []
     if data.run.finished_at is None:
