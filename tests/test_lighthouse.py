@@ -302,6 +302,8 @@ def test_the_demo_shows_a_delegated_customer_in_each_verdict(tmp_path: Path) -> 
 
     sheets = openpyxl.load_workbook(reports / "coverage.xlsx", read_only=True).sheetnames
     assert sheets[-2:] == ["Lighthouse customers", "Lighthouse subscriptions"]
+    summary_sheet = openpyxl.load_workbook(reports / "coverage.xlsx", read_only=True)["Summary"]
+    assert ("Lighthouse customers recognised", 2) in [tuple(r[:2]) for r in summary_sheet.iter_rows(values_only=True)]
     html = (reports / "coverage.html").read_text()
     assert "Lighthouse customers" in html and "Margie&#x27;s Travel" in html
 

@@ -471,6 +471,8 @@ def _figures(s: dict[str, Any]) -> list[tuple[str, Figure]]:
         ("Coverage %", s["coverage_percent"]),
         ("Customers recognised", rec["recognised"]),
         ("Recognition %", rec["recognition_percent"]),
+        *([("Lighthouse customers", s["lighthouse_customers"]),
+           ("Lighthouse customers recognised", s["lighthouse_recognised"])] if "lighthouse_customers" in s else []),
     ]
 
 
