@@ -1,0 +1,108 @@
+"""Commands that only read: validate an inventory, render or compare reports, list runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..models import Cloud
+
+if TYPE_CHECKING:
+    pass
+
+from .app import _errors, app, err, out
+from .options import CloudOpt, InventoryArg, JournalOpt, Output, OutputOpt, PartnerOpt, ReportDirOpt, SheetOpt, VaultOpt
+
+
+@app.command()
+def validate(
+    inventory: InventoryArg,
+    partner_id: PartnerOpt = None,
+    key_vault: VaultOpt = None,
+    cloud: CloudOpt = Cloud.PUBLIC,
+    sheet: SheetOpt = None,
+) -> None:
+    """Check an inventory without signing in anywhere: every problem as FILE:LINE: column: what — fix."""
+    from ..inventory import InventoryDefaults, load_inventory
+
+    with _errors():
+        inv = load_inventory(
+            inventory,
+            defaults=InventoryDefaults(partner_id=partner_id, key_vault=key_vault, cloud=cloud, sheet=sheet),
+        )
+    for warning in inv.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    for problem in inv.problems:
+        out.print(str(problem), markup=False)
+    bad = len(inv.skipped)
+    err.print(f"{inventory}: {inv.rows} rows, {len(inv.identities)} valid, {bad} invalid", markup=False)
+    raise typer.Exit(2 if bad or not inv.identities else 0)
+
+
+@app.command()
+def report(
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run to render (default: the latest); with --compare, the two runs RUN_A RUN_B."),
+    ] = None,
+    journal: JournalOpt = Path("reports/journal.sqlite"),
+    report_dir: ReportDirOpt = Path("reports"),
+    compare: Annotated[
+        bool,
+        typer.Option("--compare", help="Compare RUN_A RUN_B (default: the last two runs of the same inventory)."),
+    ] = False,
+    expiry_warning_days: Annotated[
+        int | None,
+        typer.Option("--expiry-warning-days", min=0, help="Default: the value the run was made with (120)."),
+    ] = None,
+) -> None:
+    """Re-render the reports of a run from the journal (`report [RUN_ID]`), or compare two (`report --compare`)."""
+    from ..journal import Journal
+    from ..report import compare_runs, default_comparison, render_comparison, write_reports
+
+    ids = run_ids or []
+    if len(ids) > (2 if compare else 1) or (compare and len(ids) == 1):
+        err.print("error: `report [RUN_ID]` renders one run; `report --compare [RUN_A RUN_B]` compares two")
+        raise typer.Exit(2)
+    with _errors(), Journal(journal, read_only=True) as j:
+        runs = j.runs()
+        if not runs:
+            err.print(f"no runs in {journal}", markup=False)
+            raise typer.Exit(2)
+        if compare:
+            a, b = ids if ids else default_comparison(j)
+            out.print(render_comparison(compare_runs(j, a, b)), markup=False)
+            return
+        rid = ids[0] if ids else runs[-1].run_id
+        days = expiry_warning_days
+        if days is None:
+            days = int(j.run(rid).options.get("expiry_warning_days", 120))
+        paths = write_reports(j, rid, report_dir, expiry_warning_days=days)
+    err.print(f"reports for run {rid} written to {paths.summary_json.parent}/", markup=False)
+
+
+@app.command()
+def runs(journal: JournalOpt = Path("reports/journal.sqlite"), output: OutputOpt = Output.table) -> None:
+    """List the runs in the journal: ID, date, inventory, counts, coverage."""
+    from ..journal import Journal
+    from ..report import runs_table
+
+    with _errors(), Journal(journal, read_only=True) as j:
+        rows = runs_table(j)
+    if output is Output.json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    if not rows:
+        err.print(f"no runs in {journal}", markup=False)
+        return
+    table = Table(*rows[0].keys(), box=None)
+    for row in rows:
+        table.add_row(*(escape(str(v)) for v in row.values()))
+    out.print(table)
+
+
