@@ -33,6 +33,7 @@ from .errors import (
     NoValidRowsError,
     OperatorAuthError,
     PalError,
+    ReportWriteError,
     UsageError,
 )
 from .guard import NameGuard
@@ -98,6 +99,7 @@ class RunResult:
     nothing_to_resume: bool = False
     resumed: bool = False
     rerendered: bool = False  # --resume found no unfinished run, only a finished one whose reports were missing
+    report_error: str | None = None  # the work is done but the reports could not be written (exit 4)
     stop: str | None = None  # why the run stopped early (exit 3): the shared cause and its fix, in one line
 
 
@@ -355,11 +357,17 @@ def _finish(
     if stop is None:
         journal.finish_run(run.run_id, code)
     report_dir: str | None = None
+    report_error: str | None = None
     if options.write_reports:
-        _report(journal, run.run_id, options, mark=stop is None)
-        report_dir = options.report_dir
+        try:
+            _report(journal, run.run_id, options, mark=stop is None)
+            report_dir = options.report_dir
+        except ReportWriteError as exc:  # the work is done and journaled: say so, and how to render later
+            report_error = f"{exc}; then `pal-orchestrator report {run.run_id}` writes them from the journal"
+            code = ReportWriteError.exit_code
     return RunResult(run.run_id, code, counts, elapsed_s, str(journal.path), report_dir, inventory,
-                     resumed=run.resumed, stop=stop.message(options.command) if stop else None)
+                     resumed=run.resumed, stop=stop.message(options.command) if stop else None,
+                     report_error=report_error)
 
 
 #: Options that decide what a run writes: a resume must use the ones the run was started with.

@@ -476,3 +476,54 @@ def test_one_principal_under_two_tenant_spellings_is_written_at_most_once_per_ru
         assert len(duplicate) == 1 and duplicate[0].status.value == "skipped"
         other = next(o for o in rows if o is not duplicate[0])
         assert f"inv.csv:{other.line}" in (duplicate[0].error_message or "")
+
+
+def test_a_failed_row_keeps_its_vault_secret_name_and_support_ids(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    """identities.csv traces a row to its vault and secret (never the value), and keeps Entra's Trace ID and
+    Correlation ID in their own columns however long the message."""
+    r = by_name(emulator)["sp-unregistered-secret"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    assert cli("link", inv, "--no-recognition").exit_code == 1
+    rows = list(csv.DictReader((cli.reports / "identities.csv").open()))
+    assert rows[0]["secret_name"] == r.secret_name and "pal-vault" in rows[0]["key_vault"]
+    assert len(rows[0]["trace_id"]) == 36 and len(rows[0]["correlation_id"]) == 36
+    assert rows[0]["source"].endswith("inv.csv") and rows[0]["line"] == "2"
+
+
+def test_reports_that_cannot_be_written_after_the_work_exit_4_with_the_results_shown(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    """The links are written and journaled, then the report directory refuses the files: the results table is
+    still printed, one line names the directory and `report RUN_ID`, exit 4; `report RUN_ID` renders them later."""
+    import os
+    import subprocess
+
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
+    cli.reports.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(cli.reports)], capture_output=True).returncode != 0:
+            pytest.skip("root on a file system without chattr +i: cannot make a directory unwritable")
+    else:
+        cli.reports.chmod(0o500)
+    try:
+        result = cli("link", inv, "--no-recognition")
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(cli.reports)], check=True)
+        cli.reports.chmod(0o700)
+    assert result.exit_code == 4, result.output
+    assert "linked" in result.output and str(cli.reports) in result.output
+    assert emulator.link(*_tenant_object(emulator, "sp-secret")) is not None
+    with Journal(cli.journal) as j:
+        run_id = j.runs()[-1].run_id
+    assert f"report {run_id}" in result.output
+    rendered = CliRunner().invoke(app, ["report", run_id, "--journal", str(cli.journal),
+                                        "--report-dir", str(cli.reports)])
+    assert rendered.exit_code == 0 and (cli.reports / "identities.csv").exists()
+
+
+def _tenant_object(em: Emulator, name: str) -> tuple[str, str]:
+    r = by_name(em)[name]
+    return r.tenant_id, r.object_id

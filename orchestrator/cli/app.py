@@ -26,7 +26,8 @@ app = typer.Typer(
     epilog=("Exit codes: 0 every row succeeded; 1 the run completed but some identity failed or was skipped; "
             "2 usage error or nothing ran; 3 stopped early: a shared cause (a rejected partner ID, a vault the "
             "operator cannot read, an unreachable endpoint) failed the first identities alike — fix it, then "
-            "--resume; 130 interrupted (--resume continues)."),
+            "--resume; 4 work done but the reports could not be written (`report RUN_ID` writes them); 130 "
+            "interrupted (--resume continues)."),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

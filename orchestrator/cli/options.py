@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
@@ -46,10 +45,12 @@ SelfOpt = Annotated[
 ]
 def _partner_id(value: str | None) -> str | None:
     """A malformed --partner-id is the option's fault, not every row's: a usage error naming it (exit 2)."""
-    if value is not None and not re.fullmatch(r"\s*\d{6,10}\s*", value):
-        raise typer.BadParameter(f"{value!r} is not a partner location ID: use the 6–10 digit PLA ID from Partner "
-                                 "Center (not the global PGA ID)")
-    return value.strip() if value is not None else None
+    from ..inventory import check_partner_id_option
+
+    problem = check_partner_id_option(value)
+    if problem:
+        raise typer.BadParameter(f"{problem} from Partner Center (not the global PGA ID)")
+    return value.strip() if value and value.strip() else None
 
 
 PartnerOpt = Annotated[

@@ -51,6 +51,8 @@ def _run(
         _print_results(result, shared["output"])
     if result.stop:
         err.print(Text.assemble(("stopped: ", "bold red"), result.stop))
+    if result.report_error:
+        err.print(Text.assemble(("error: ", "bold red"), result.report_error))
     raise typer.Exit(exit_code(result))
 
 
@@ -109,7 +111,7 @@ def _detailed_exit(result: RunResult) -> int:
     """plan --detailed-exitcode: 0 nothing to do, 2 writes pending, 1 errors (terraform's convention)."""
     counts = result.counts
     ok = {Status.ALREADY_LINKED.value, Status.WOULD_LINK.value, Status.WOULD_RELINK.value}
-    if result.stop or any(status not in ok for status, n in counts.items() if n):
+    if result.stop or result.report_error or any(status not in ok for status, n in counts.items() if n):
         return 1
     return 2 if counts.get(Status.WOULD_LINK.value) or counts.get(Status.WOULD_RELINK.value) else 0
 
