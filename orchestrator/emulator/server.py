@@ -148,7 +148,7 @@ class EmulatorServer(Core):
         code = status if status is not None else (response.status if response is not None else 0)
         self.requests.append(RequestRecord(
             time.time(), service, request.method, path, tenant, code,
-            decision.label if decision else None, decision.retry_after if decision and decision.kind == "429" else None,
+            decision.label if decision else None, decision.retry_after if decision else None,
         ))
         self.counters[(service, code)] += 1
         return response if response is not None else web.Response(status=500)
