@@ -57,9 +57,9 @@ class Arm:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+        self._buckets = _Buckets()
         self.partners = Partners(core)
         self.rbac = Rbac(core)
-        self._buckets = _Buckets()
 
     def stamp(self, request: web.Request, response: web.StreamResponse, tenant: str | None) -> None:
         """The headers ARM puts on every answer it gives (a proxy's html page is not ARM's, so none there)."""
