@@ -158,6 +158,17 @@ def load(options: RunOptions) -> Inventory:
     )
 
 
+def load_trusted(options: RunOptions) -> Inventory:
+    """The inventory as a run sees it: validated, and rows naming a vault the run does not trust skipped.
+
+    With nothing configured to trust (`validate --cloud custom` alone) the trust rule cannot be judged and is
+    left to the run, which needs --authority-host and --arm-endpoint for a custom cloud anyway."""
+    trust = VaultTrust.configured(
+        (options.authority_host, options.arm_endpoint, options.key_vault), options.vault_host_suffixes)
+    inventory = load(options)
+    return restrict_vaults(inventory, trust) if trust.origins or trust.suffixes else inventory
+
+
 def skipped_outcomes(inventory: Inventory, checked_at: datetime) -> Iterator[Outcome]:
     """Invalid rows become `skipped` outcomes with their reasons, so the report shows every row."""
     for row in inventory.skipped:
@@ -234,9 +245,7 @@ def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
 
         check_report_dir(Path(options.report_dir))
     endpoints_resolver(options)(Identity("", "", "", "", options.cloud))  # bad endpoints: refused before any work
-    inventory = self_inventory(options, announce) if options.self_link else load(options)
-    inventory = restrict_vaults(inventory, VaultTrust.configured(
-        (options.authority_host, options.arm_endpoint, options.key_vault), options.vault_host_suffixes))
+    inventory = self_inventory(options, announce) if options.self_link else load_trusted(options)
     if not inventory.identities:
         raise NoValidRowsError(
             f"{options.inventory}: no valid row to run ({len(inventory.skipped)} invalid); "

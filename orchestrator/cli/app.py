@@ -31,19 +31,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no "<bool>" after flags, readable in CI logs and narrow terminals
 )
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: the command lines a user would type, kept as written (click's \\b)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay one line, whole
 # Piped stdout (CI logs, `| less`) gets a wide table instead of rich's 80-column default.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def _configure_logging(debug: bool) -> None:
-    """--debug shows our steps and the SDK's redacting HTTP log; never the network trace that leaks secrets."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """--debug shows our steps and the SDK's redacting HTTP log, each line naming the identity it belongs to;
+    never the network trace that leaks secrets."""
+    from ..logs import IdentityFilter
+
+    root = logging.getLogger()
+    if not any(getattr(h, "pal_orchestrator", False) for h in root.handlers):  # once per process
+        handler = logging.StreamHandler(sys.stderr)
+        handler.addFilter(IdentityFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(identity)s]: %(message)s"))
+        handler.pal_orchestrator = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
     logging.getLogger("azure").setLevel(logging.INFO if debug else logging.ERROR)
     logging.getLogger("msal").setLevel(logging.WARNING)
     logging.getLogger("asyncio").setLevel(logging.WARNING)

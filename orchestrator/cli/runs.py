@@ -14,7 +14,7 @@ from ..models import Command, Status
 if TYPE_CHECKING:
     from ..runner import RunOptions, RunResult
 
-from .app import _configure_logging, _errors, app, err, out
+from .app import _configure_logging, _errors, app, err, examples, out
 from .options import ExpiryOpt, ForceOpt, RecognitionOpt, ResumeOpt, RunInventoryArg, SelfOpt, _run_kwargs, run_options
 from .terminal import TerminalProgress, _print_results
 
@@ -56,7 +56,11 @@ def _run(
     raise typer.Exit(exit_code(result))
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator link customers.csv --partner-id 4812345 --key-vault ops-kv",
+    'pal-orchestrator link customers.csv --partner-id 4812345 --partner-name "Contoso Ltd"',
+    "pal-orchestrator link customers.csv --partner-id 4812345 --resume",
+))
 @run_options
 def link(
     inventory: RunInventoryArg = None,
@@ -84,7 +88,10 @@ def link(
          recognition=recognition, expiry_warning_days=expiry_warning_days, partner_name=partner_name)
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator plan customers.csv --partner-id 4812345",
+    "pal-orchestrator plan customers.csv --partner-id 4812345 --detailed-exitcode",
+))
 @run_options
 def plan(
     inventory: RunInventoryArg = None,
@@ -116,7 +123,10 @@ def _detailed_exit(result: RunResult) -> int:
     return 2 if counts.get(Status.WOULD_LINK.value) or counts.get(Status.WOULD_RELINK.value) else 0
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator audit customers.csv --partner-id 4812345",
+    "pal-orchestrator audit customers.csv --partner-id 4812345 --output json",
+))
 @run_options
 def audit(
     inventory: RunInventoryArg = None,
@@ -131,7 +141,10 @@ def audit(
          expiry_warning_days=expiry_warning_days)
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator unlink offboarded.csv --partner-id 4812345",
+    "pal-orchestrator unlink offboarded.csv --partner-id 4812345 --yes",
+))
 @run_options
 def unlink(
     inventory: RunInventoryArg = None,
