@@ -123,11 +123,19 @@ class NullProgress:
 
 
 class Interrupted(Exception):
-    """The run was interrupted; outcomes so far are in the journal and `--resume` continues it."""
+    """The run was interrupted; outcomes so far are in the journal (link and unlink: `--resume` continues it)."""
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"interrupted; resume with --resume (run {run_id})")
+    def __init__(self, run_id: str, command: Command = Command.LINK) -> None:
+        super().__init__(f"interrupted (run {run_id})")
         self.run_id = run_id
+        self.command = command
+
+    @property
+    def hint(self) -> str:
+        """What to type next: only options the command has (plan and audit have no --resume; they only read)."""
+        if self.command in (Command.LINK, Command.UNLINK):
+            return f"continue with `pal-orchestrator {self.command.value} … --resume` (run {self.run_id})"
+        return f"it only reads: run `pal-orchestrator {self.command.value} …` again (run {self.run_id})"
 
 
 def operator_name() -> str:
@@ -337,7 +345,7 @@ def _work(
         asyncio.run(_fan_out(run.todo, options, on_outcome, on_intent, run, breaker,
                              sleep=sleep, recognizer_factory=recognizer_factory, announce=announce))
     except KeyboardInterrupt:
-        raise Interrupted(run.run_id) from None
+        raise Interrupted(run.run_id, options.command) from None
     except PalError:
         journal.finish_run(run.run_id, 2)  # a run-level failure ends the run: --resume must not pick it up later
         raise

@@ -162,3 +162,13 @@ def test_validate_accepts_the_command_line_of_a_run(tmp_path: Path) -> None:
     ])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "j.sqlite").exists()
+
+
+def test_an_interrupted_read_only_run_is_not_told_to_resume() -> None:
+    """audit and plan have no --resume: their interrupt hint says to run them again; link and unlink resume."""
+    from orchestrator.models import Command
+    from orchestrator.runner import Interrupted
+
+    assert "--resume" not in Interrupted("r1", Command.AUDIT).hint
+    assert "--resume" not in Interrupted("r1", Command.PLAN).hint
+    assert "pal-orchestrator unlink … --resume" in Interrupted("r1", Command.UNLINK).hint

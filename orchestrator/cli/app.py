@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from .. import __version__
@@ -72,7 +74,7 @@ def _errors(error_exit: int | None = None) -> Iterator[None]:
         err.print(Text.assemble(("error: ", "bold red"), str(exc)))  # user text is never parsed as markup
         raise typer.Exit(error_exit if error_exit is not None else exc.exit_code) from None
     except Interrupted as exc:
-        err.print(f"[yellow]interrupted[/]: results so far are in the journal; continue with --resume ({exc.run_id})")
+        err.print(f"[yellow]interrupted[/]: results so far are in the journal; {escape(exc.hint)}")
         raise typer.Exit(130) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
@@ -101,6 +103,7 @@ def main() -> None:
     """Console entry point. With `plan --detailed-exitcode`, any error (a usage error too) exits 1, so that a
     pipeline reading 2 as "writes pending" never mistakes a failure for changes (Terraform's convention)."""
     argv = sys.argv[1:]
+    signal.signal(signal.SIGTERM, _terminate)  # a cancelled CI job ends like Ctrl-C (exit 130), from the start
     try:
         code = app(args=argv, prog_name="pal-orchestrator", standalone_mode=False)
     except typer.Abort:
@@ -114,6 +117,10 @@ def main() -> None:
             err.print(f"error: {exc}", markup=False)
         code = 1 if _detailed(argv) else int(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _detailed(argv: list[str]) -> bool:
