@@ -187,12 +187,22 @@ def test_audit_reports_current_links_with_details(cli: Cli, emulator: Emulator, 
 
 
 def test_unlink_needs_yes_and_then_deletes(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
-    """unlink without --yes changes nothing; with --yes the link is deleted → unlinked."""
+    """unlink without --yes reads the links and lists exactly what it would delete (not the unlinked row, not
+    the identity linked to another partner), writes nothing and journals nothing; with --yes it deletes."""
     r = by_name(emulator)["sp-linked"]
-    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    unlinked = by_name(emulator)["sp-secret"]
+    emulator.world.set_link(by_name(emulator)["sp-pem"].tenant_id, by_name(emulator)["sp-pem"].object_id,
+                            OTHER_PARTNER_ID)
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r, unlinked, by_name(emulator)["sp-pem"]])
     dry = cli("unlink", inv)
     assert dry.exit_code == 0 and "--yes" in dry.output
+    assert "would remove 1 links" in dry.stdout
+    removed = [ln for ln in dry.stdout.splitlines() if ln.startswith("  ") and "(skip)" not in ln]
+    assert len(removed) == 1 and r.client_id in removed[0]
+    assert "left alone" in dry.stdout and "nothing to remove" in dry.stdout
     assert emulator.link(r.tenant_id, r.object_id) is not None
+    assert not cli.journal.exists()
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
     result = cli("unlink", inv, "--yes")
     assert result.exit_code == 0, result.output
     assert cli.statuses() == {r.client_id: "unlinked"}
