@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import ssl
 import time
 import uuid
@@ -59,6 +60,7 @@ class IdentityFailure(Exception):
     def __init__(
         self, status: Status, code: str | None, message: str, *, wait_s: float | None = None,
         cause: SharedCause | None = None,
+        ids: tuple[str | None, str | None] = (None, None),
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -66,6 +68,7 @@ class IdentityFailure(Exception):
         self.message = message
         self.wait_s = wait_s
         self.cause = cause  # set when the failure does not depend on the identity (see runner's stop rule)
+        self.ids = ids  # (trace ID, correlation ID) for Microsoft support
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +210,12 @@ class VaultReader:
 
 
 def keyvault_failure(exc: HttpResponseError, vault_url: str) -> IdentityFailure:
+    failure = _keyvault_failure(exc, vault_url)
+    failure.ids = support_ids(exc)
+    return failure
+
+
+def _keyvault_failure(exc: HttpResponseError, vault_url: str) -> IdentityFailure:
     """Map a Key Vault refusal to the outcome vocabulary (404 missing, 401/403 forbidden or disabled).
 
     401/403 carry a shared cause: the operator's access to that vault, the same for every secret in it.
@@ -242,6 +251,23 @@ def error_fields(exc: HttpResponseError) -> tuple[str | None, str | None, str]:
     code = error.get("code") or (exc.error.code if exc.error else None)
     message = error.get("message") or (exc.error.message if exc.error else None) or str(exc.reason or "")
     return (str(code) if code else None), (str(inner_code) if inner_code else None), one_line(str(message))
+
+
+_TRACE = re.compile(r"Trace ID:\s*([0-9A-Fa-f-]{36})")
+_CORRELATION = re.compile(r"Correlation ID:\s*([0-9A-Fa-f-]{36})")
+
+
+def support_ids(exc: BaseException) -> tuple[str | None, str | None]:
+    """(trace ID, correlation ID) that Microsoft support asks for: Entra writes them in its error description,
+    ARM and Key Vault send `x-ms-request-id` and `x-ms-correlation-request-id`. Kept whatever the message length."""
+    text = str(getattr(exc, "message", None) or exc)
+    trace = _TRACE.search(text)
+    correlation = _CORRELATION.search(text)
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    return (
+        trace.group(1) if trace else headers.get("x-ms-request-id"),
+        correlation.group(1) if correlation else headers.get("x-ms-correlation-request-id"),
+    )
 
 
 def one_line(text: str, limit: int = 300) -> str:

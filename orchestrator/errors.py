@@ -10,6 +10,8 @@
     ├── OperatorAuthError         the orchestrator's own sign-in (for Key Vault) failed (exit 2)
     ├── EndpointError             an ARM endpoint cannot be reached or does not answer as ARM (exit 2)
     └── ReportError               a report cannot be written, e.g. an unsafe report directory (exit 2)
+        └── ReportWriteError      the report directory cannot be written (permissions, full disk); after a run's
+                                  work is done this is exit 4: results are in the journal, `report RUN_ID` renders
 """
 
 from __future__ import annotations
@@ -55,3 +57,9 @@ class EndpointError(PalError):
 
 class ReportError(PalError):
     """A report cannot be written safely."""
+
+
+class ReportWriteError(ReportError):
+    """The report directory cannot be written to (permissions, read-only or full file system)."""
+
+    exit_code = 4

@@ -22,7 +22,8 @@ from .errors import JournalBusyError, JournalError
 from .models import LighthouseRow, LighthouseVerdict, Outcome, Recognition, RecognitionResult, RoleGrant, Status
 
 #: 2: the `redo` table (outcomes a stopped run will run again on --resume).
-SCHEMA_VERSION = 2
+#: 3: outcomes.secret_uri, trace_id, correlation_id (a row traced to its vault and to Microsoft support's IDs).
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,6 +69,9 @@ CREATE TABLE IF NOT EXISTS outcomes (
     extra TEXT NOT NULL,
     source TEXT NOT NULL,
     line INTEGER NOT NULL,
+    secret_uri TEXT,
+    trace_id TEXT,
+    correlation_id TEXT,
     PRIMARY KEY (run_id, key)
 );
 CREATE TABLE IF NOT EXISTS intents (
@@ -215,6 +219,10 @@ class Journal:
 
     def _migrate(self) -> None:
         """Bring a journal written by an older version up to date (columns are only ever added)."""
+        outcome_columns = {row[1] for row in self._db.execute("PRAGMA table_info(outcomes)")}
+        for name in ("secret_uri", "trace_id", "correlation_id"):  # schema 3: where to trace a row
+            if name not in outcome_columns:
+                self._db.execute(f"ALTER TABLE outcomes ADD COLUMN {name} TEXT")
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
         if "reported_at" not in columns:
             self._db.execute("ALTER TABLE runs ADD COLUMN reported_at TEXT")
@@ -330,35 +338,22 @@ class Journal:
         """Commit one identity's final outcome (the first one recorded for a key wins)."""
         self._seq += 1
         rec = outcome.recognition
-        self._db.execute(
-            "INSERT OR IGNORE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                run_id,
-                outcome.key,
-                self._seq,
-                outcome.customer,
-                outcome.tenant_id,
-                outcome.client_id,
-                outcome.target_partner_id,
-                outcome.status.value,
-                outcome.credential_type,
-                outcome.linked_partner_id,
-                outcome.partner_name,
-                outcome.object_id,
-                _iso(outcome.created_time),
-                _iso(outcome.updated_time),
-                outcome.error_code,
-                outcome.error_message,
-                outcome.attempts,
-                outcome.elapsed_s,
-                _iso(outcome.credential_expires_on),
-                _iso(outcome.checked_at),
-                outcome.wait_s,
-                _recognition_json(rec),
-                json.dumps(dict(outcome.extra)),
-                outcome.source,
-                outcome.line,
-            ),
+        values = {
+            "run_id": run_id, "key": outcome.key, "seq": self._seq, "customer": outcome.customer,
+            "tenant_id": outcome.tenant_id, "client_id": outcome.client_id,
+            "target_partner_id": outcome.target_partner_id, "status": outcome.status.value,
+            "credential_type": outcome.credential_type, "linked_partner_id": outcome.linked_partner_id,
+            "partner_name": outcome.partner_name, "object_id": outcome.object_id,
+            "created_time": _iso(outcome.created_time), "updated_time": _iso(outcome.updated_time),
+            "error_code": outcome.error_code, "error_message": outcome.error_message, "attempts": outcome.attempts,
+            "elapsed_s": outcome.elapsed_s, "credential_expires_on": _iso(outcome.credential_expires_on),
+            "checked_at": _iso(outcome.checked_at), "wait_s": outcome.wait_s, "recognition": _recognition_json(rec),
+            "extra": json.dumps(dict(outcome.extra)), "source": outcome.source, "line": outcome.line,
+            "secret_uri": outcome.secret_uri, "trace_id": outcome.trace_id, "correlation_id": outcome.correlation_id,
+        }
+        self._db.execute(  # named columns: a journal upgraded in place may order them differently
+            f"INSERT OR IGNORE INTO outcomes ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",  # noqa: S608 - constant column names
+            tuple(values.values()),
         )
 
     def finish_run(self, run_id: str, exit_code: int, finished_at: datetime | None = None) -> None:
@@ -413,8 +408,9 @@ class Journal:
 
     def iter_outcomes(self, run_id: str) -> Iterator[Outcome]:
         cur = self._db.execute("SELECT * FROM outcomes WHERE run_id=? ORDER BY seq", (run_id,))
+        names = [d[0] for d in cur.description]
         for row in cur:
-            yield _outcome(row)
+            yield _outcome(dict(zip(names, row, strict=True)))
 
     def outcome_counts(self, run_id: str) -> dict[str, int]:
         rows = self._db.execute(
@@ -447,9 +443,11 @@ class Journal:
             "AND o.object_id != '') OR o.extra LIKE '%object_id%' "
             "ORDER BY COALESCE(o.checked_at, r.started_at), r.started_at, o.seq"
         )
+        names = [d[0] for d in cur.description]
         latest: dict[str, Outcome] = {}
-        for row in cur:
-            object_id = row[11] or json.loads(row[22]).get("object_id")
+        for values in cur:
+            row = dict(zip(names, values, strict=True))
+            object_id = row["object_id"] or json.loads(row["extra"]).get("object_id")
             if object_id:
                 latest[str(object_id).strip().lower()] = _outcome(row)
         return latest
@@ -460,7 +458,9 @@ class Journal:
         """Commit one delegated subscription × offer verdict as soon as it is known (the first one recorded wins)."""
         self._seq += 1
         self._db.execute(
-            "INSERT OR IGNORE INTO lighthouse VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO lighthouse (run_id, seq, customer_tenant_id, subscription_id, subscription_name, "
+            "customer_name, offer, definition_id, verdict, reason, fix, principal_ids, roles, error_code, checked_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, self._seq, row.customer_tenant_id, row.subscription_id, row.subscription_name,
              row.customer_name, row.offer,
              row.definition_id, row.verdict.value, row.reason, row.fix, json.dumps(list(row.principal_ids)),
@@ -527,29 +527,32 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
     )
 
 
-def _outcome(row: tuple[Any, ...]) -> Outcome:
+def _outcome(row: dict[str, Any]) -> Outcome:
     return Outcome(
-        key=row[1],
-        customer=row[3],
-        tenant_id=row[4],
-        client_id=row[5],
-        target_partner_id=row[6],
-        status=Status(row[7]),
-        credential_type=row[8],
-        linked_partner_id=row[9],
-        partner_name=row[10],
-        object_id=row[11],
-        created_time=_dt(row[12]),
-        updated_time=_dt(row[13]),
-        error_code=row[14],
-        error_message=row[15],
-        attempts=row[16],
-        elapsed_s=row[17],
-        credential_expires_on=_dt(row[18]),
-        checked_at=_dt(row[19]),
-        wait_s=row[20],
-        recognition=_recognition(row[21]),
-        extra=tuple(json.loads(row[22]).items()),
-        source=row[23],
-        line=row[24],
+        key=row["key"],
+        customer=row["customer"],
+        tenant_id=row["tenant_id"],
+        client_id=row["client_id"],
+        target_partner_id=row["target_partner_id"],
+        status=Status(row["status"]),
+        credential_type=row["credential_type"],
+        linked_partner_id=row["linked_partner_id"],
+        partner_name=row["partner_name"],
+        object_id=row["object_id"],
+        created_time=_dt(row["created_time"]),
+        updated_time=_dt(row["updated_time"]),
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        attempts=row["attempts"],
+        elapsed_s=row["elapsed_s"],
+        credential_expires_on=_dt(row["credential_expires_on"]),
+        checked_at=_dt(row["checked_at"]),
+        wait_s=row["wait_s"],
+        recognition=_recognition(row["recognition"]),
+        extra=tuple(json.loads(row["extra"]).items()),
+        source=row["source"],
+        line=row["line"],
+        secret_uri=row.get("secret_uri"),
+        trace_id=row.get("trace_id"),
+        correlation_id=row.get("correlation_id"),
     )

@@ -45,9 +45,11 @@ from .credentials import (
     one_line,
     shared_client_kwargs,
     split_secret_uri,
+    support_ids,
     token_claims,
 )
 from .guard import NameGuard
+from .logs import log_as
 from .models import Command, CredentialType, Identity, LinkState, Outcome, SharedCause, Status
 from .partner import Answer, LinkRead, PartnerApi
 from .recognition import Recognizer
@@ -125,13 +127,14 @@ class _Run:
 async def reconcile(identity: Identity, ctx: LinkContext) -> Outcome:
     """The one entry point: an Outcome for `identity`, whatever happens on the wire."""
     started = time.monotonic()
+    log_as(identity)
     run = _Run(identity, ctx)
     try:
         outcome = await _reconcile(run)
     except IdentityFailure as failure:
         outcome = _outcome(
             run, failure.status, error_code=failure.code, error_message=one_line(failure.message),
-            wait_s=failure.wait_s or run.stats.refused_wait_s, cause=failure.cause,
+            wait_s=failure.wait_s or run.stats.refused_wait_s, cause=failure.cause, ids=failure.ids,
         )
     except RetryAfterTooLong as exc:
         outcome = _outcome(
@@ -142,7 +145,8 @@ async def reconcile(identity: Identity, ctx: LinkContext) -> Outcome:
     except (AzureError, aiohttp.ClientError, OSError, TimeoutError) as exc:
         code = _code_of(exc)
         cause = SharedCause("unreachable", run.host, code) if _unreachable(exc) and run.host else None
-        outcome = _outcome(run, Status.FAILED, error_code=code, error_message=_message_of(exc), cause=cause)
+        outcome = _outcome(run, Status.FAILED, error_code=code, error_message=_message_of(exc), cause=cause,
+                           ids=support_ids(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must not stop the other identities; it is logged loudly
         log.error("unexpected error for %s (%s): %s", identity.key, identity.location, type(exc).__name__)
         outcome = _outcome(
@@ -226,12 +230,13 @@ async def _sign_in(run: _Run, material: Material | None, endpoints: Endpoints) -
             raise
         code = aadsts_code_of(exc)
         message = _message_of(exc)
+        ids = support_ids(exc)
         if code in AADSTS_EXPIRED:
-            raise IdentityFailure(Status.CREDENTIAL_EXPIRED, f"AADSTS{code}", message) from None
+            raise IdentityFailure(Status.CREDENTIAL_EXPIRED, f"AADSTS{code}", message, ids=ids) from None
         if code in AADSTS_INVALID:
-            raise IdentityFailure(Status.CREDENTIAL_INVALID, f"AADSTS{code}", message) from None
+            raise IdentityFailure(Status.CREDENTIAL_INVALID, f"AADSTS{code}", message, ids=ids) from None
         raise IdentityFailure(
-            Status.SIGN_IN_FAILED, f"AADSTS{code}" if code else "SignInFailed", message
+            Status.SIGN_IN_FAILED, f"AADSTS{code}" if code else "SignInFailed", message, ids=ids
         ) from None
 
 
@@ -472,6 +477,7 @@ def _outcome(
     error_message: str | None = None,
     wait_s: float | None = None,
     cause: SharedCause | None = None,
+    ids: tuple[str | None, str | None] = (None, None),
 ) -> Outcome:
     identity = run.identity
     state = state or LinkState()
@@ -497,6 +503,9 @@ def _outcome(
         extra=identity.extra,
         source=identity.source,
         line=identity.line,
+        secret_uri=identity.secret_uri,
+        trace_id=ids[0],
+        correlation_id=ids[1],
         shared_cause=cause,
     )
 

@@ -223,6 +223,9 @@ class Outcome:
     extra: tuple[tuple[str, str], ...] = field(default=())
     source: str = ""
     line: int = 0
+    secret_uri: str | None = None  # where the credential was read (never its value)
+    trace_id: str | None = None  # Entra's Trace ID / ARM's x-ms-request-id: what Microsoft support asks for
+    correlation_id: str | None = None  # Entra's Correlation ID / ARM's x-ms-correlation-request-id
     shared_cause: SharedCause | None = None  # run control only; not journaled
 
 

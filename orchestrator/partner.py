@@ -28,7 +28,7 @@ from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.mgmt.managementpartner.aio import ACEProvisioningManagementPartnerAPI
 from azure.mgmt.managementpartner.models import PartnerResponse
 
-from .credentials import IdentityFailure, SharedTransport, one_line
+from .credentials import IdentityFailure, SharedTransport, one_line, support_ids
 from .errors import EndpointError
 from .models import LinkState, SharedCause, Status
 from .retrying import TRANSIENT_STATUS, CallStats, Retrier, classify, network_failure
@@ -208,6 +208,11 @@ class PartnerApi:
         """A refusal as an outcome-to-be; transient answers go back to the retry layer untouched."""
         if classify(exc).transient:
             return exc
+        failure = self._refusal(answer, exc, listed)
+        failure.ids = support_ids(exc)
+        return failure
+
+    def _refusal(self, answer: Answer, exc: HttpResponseError, listed: Answer | None) -> IdentityFailure:
         code = answer.code or f"HTTP{answer.status}"
         if answer.routing or (listed is not None and not answer.json):
             return IdentityFailure(

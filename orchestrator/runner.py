@@ -33,6 +33,7 @@ from .errors import (
     NoValidRowsError,
     OperatorAuthError,
     PalError,
+    ReportWriteError,
     UsageError,
 )
 from .guard import NameGuard
@@ -98,6 +99,7 @@ class RunResult:
     nothing_to_resume: bool = False
     resumed: bool = False
     rerendered: bool = False  # --resume found no unfinished run, only a finished one whose reports were missing
+    report_error: str | None = None  # the work is done but the reports could not be written (exit 4)
     stop: str | None = None  # why the run stopped early (exit 3): the shared cause and its fix, in one line
 
 
@@ -121,11 +123,19 @@ class NullProgress:
 
 
 class Interrupted(Exception):
-    """The run was interrupted; outcomes so far are in the journal and `--resume` continues it."""
+    """The run was interrupted; outcomes so far are in the journal (link and unlink: `--resume` continues it)."""
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"interrupted; resume with --resume (run {run_id})")
+    def __init__(self, run_id: str, command: Command = Command.LINK) -> None:
+        super().__init__(f"interrupted (run {run_id})")
         self.run_id = run_id
+        self.command = command
+
+    @property
+    def hint(self) -> str:
+        """What to type next: only options the command has (plan and audit have no --resume; they only read)."""
+        if self.command in (Command.LINK, Command.UNLINK):
+            return f"continue with `pal-orchestrator {self.command.value} … --resume` (run {self.run_id})"
+        return f"it only reads: run `pal-orchestrator {self.command.value} …` again (run {self.run_id})"
 
 
 def operator_name() -> str:
@@ -154,6 +164,17 @@ def load(options: RunOptions) -> Inventory:
             partner_id=options.partner_id, key_vault=options.key_vault, cloud=options.cloud, sheet=options.sheet
         ),
     )
+
+
+def load_trusted(options: RunOptions) -> Inventory:
+    """The inventory as a run sees it: validated, and rows naming a vault the run does not trust skipped.
+
+    With nothing configured to trust (`validate --cloud custom` alone) the trust rule cannot be judged and is
+    left to the run, which needs --authority-host and --arm-endpoint for a custom cloud anyway."""
+    trust = VaultTrust.configured(
+        (options.authority_host, options.arm_endpoint, options.key_vault), options.vault_host_suffixes)
+    inventory = load(options)
+    return restrict_vaults(inventory, trust) if trust.origins or trust.suffixes else inventory
 
 
 def skipped_outcomes(inventory: Inventory, checked_at: datetime) -> Iterator[Outcome]:
@@ -232,9 +253,7 @@ def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
 
         check_report_dir(Path(options.report_dir))
     endpoints_resolver(options)(Identity("", "", "", "", options.cloud))  # bad endpoints: refused before any work
-    inventory = self_inventory(options, announce) if options.self_link else load(options)
-    inventory = restrict_vaults(inventory, VaultTrust.configured(
-        (options.authority_host, options.arm_endpoint, options.key_vault), options.vault_host_suffixes))
+    inventory = self_inventory(options, announce) if options.self_link else load_trusted(options)
     if not inventory.identities:
         raise NoValidRowsError(
             f"{options.inventory}: no valid row to run ({len(inventory.skipped)} invalid); "
@@ -326,7 +345,7 @@ def _work(
         asyncio.run(_fan_out(run.todo, options, on_outcome, on_intent, run, breaker,
                              sleep=sleep, recognizer_factory=recognizer_factory, announce=announce))
     except KeyboardInterrupt:
-        raise Interrupted(run.run_id) from None
+        raise Interrupted(run.run_id, options.command) from None
     except PalError:
         journal.finish_run(run.run_id, 2)  # a run-level failure ends the run: --resume must not pick it up later
         raise
@@ -355,11 +374,17 @@ def _finish(
     if stop is None:
         journal.finish_run(run.run_id, code)
     report_dir: str | None = None
+    report_error: str | None = None
     if options.write_reports:
-        _report(journal, run.run_id, options, mark=stop is None)
-        report_dir = options.report_dir
+        try:
+            _report(journal, run.run_id, options, mark=stop is None)
+            report_dir = options.report_dir
+        except ReportWriteError as exc:  # the work is done and journaled: say so, and how to render later
+            report_error = f"{exc}; then `pal-orchestrator report {run.run_id}` writes them from the journal"
+            code = ReportWriteError.exit_code
     return RunResult(run.run_id, code, counts, elapsed_s, str(journal.path), report_dir, inventory,
-                     resumed=run.resumed, stop=stop.message(options.command) if stop else None)
+                     resumed=run.resumed, stop=stop.message(options.command) if stop else None,
+                     report_error=report_error)
 
 
 #: Options that decide what a run writes: a resume must use the ones the run was started with.

@@ -263,3 +263,36 @@ def test_subprocess_mode(tmp_path: Path) -> None:
         code = proc.stop()
     assert code == 0
     assert any("--cloud custom" in line for line in proc.output)
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_retry_after_is_sent_on_5xx_when_configured(emulator: Emulator, status: int) -> None:
+    """`retry_after` on a 500/503 fault is sent as Retry-After and logged; unset, a 5xx carries none."""
+    api = _arm(emulator)
+    emulator.set_faults("arm", **{f"rate_{status}": 1.0, "retry_after": 30})
+    with pytest.raises(HttpResponseError) as excinfo:
+        api.partner.get(PARTNER_ID)
+    assert excinfo.value.status_code == status
+    assert excinfo.value.response.headers["Retry-After"] == "30"
+    assert emulator.requests[-1].retry_after == 30
+    emulator.set_faults("arm", **{f"rate_{status}": 1.0})
+    with pytest.raises(HttpResponseError) as excinfo:
+        api.partner.get(PARTNER_ID)
+    assert "Retry-After" not in excinfo.value.response.headers
+    assert emulator.requests[-1].retry_after is None
+
+
+def test_scripted_5xx_step_sends_its_retry_after(emulator: Emulator) -> None:
+    """Script steps `503:30` and `500:4` answer with Retry-After 30 and 4 (Key Vault and Entra alike)."""
+    state = FaultState()
+    state.script("keyvault", None, ["503:30", "500:4", "503"])
+    assert [state.decide("keyvault", "v").retry_after for _ in range(3)] == [30, 4, None]
+    emulator.script("entra", TENANT_A, ["503:30"])
+    conn = http.client.HTTPSConnection("127.0.0.1", emulator.port,
+                                       context=ssl.create_default_context(cafile=emulator.ca_path))
+    conn.request("POST", f"/{TENANT_A}/oauth2/v2.0/token", body="grant_type=client_credentials",
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == 503 and resp.headers["Retry-After"] == "30"

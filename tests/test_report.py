@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
@@ -543,3 +544,30 @@ def test_html_is_self_contained(golden: tuple[str, report.ReportPaths]) -> None:
     assert "script" not in tags and "link" not in tags and "iframe" not in tags
     assert re.findall(r"(?:https?:)?//[\w.-]+", html) == ["http://www.w3.org"] * html.count("http://www.w3.org")
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
+
+
+# -- package layout ------------------------------------------------------------------------------------
+
+
+def _report_imports() -> dict[str, set[str]]:
+    """Each module of orchestrator/report/ → the modules it imports (package-relative names for its siblings)."""
+    found: dict[str, set[str]] = {}
+    for path in Path(report.__file__).parent.glob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module if node.level == 1 else node.module.split(".")[0])
+        found[path.stem] = names
+    return found
+
+
+def test_the_view_alone_imports_pandas_and_outputs_import_nothing_back() -> None:
+    """Arrows point one way: only the view imports pandas; outputs use the view, never write or each other."""
+    imports = _report_imports()
+    assert {name for name, names in imports.items() if "pandas" in names} == {"view"}
+    for output in ("tables", "xlsx", "html"):
+        assert not imports[output] & {"write", "synthetic", "tables", "xlsx", "html"} - {output}, output
+    for lower in ("rules", "comparison", "view", "files"):
+        assert not imports[lower] & {"tables", "xlsx", "html", "write", "synthetic"}, lower

@@ -6,6 +6,10 @@ so an unauthenticated probe of any ARM route (e.g. `…/operations`) gets the sa
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+
 from aiohttp import web
 
 from .common import ARM_AUDIENCES, PAL_API_VERSION, Match, arm_error
@@ -23,20 +27,92 @@ _AUTH_MESSAGES = {
 }
 
 
+#: ARM audiences listed in the cloud metadata besides the emulator's own URL.
+_ARM_AUDIENCE_URLS = ("https://management.core.windows.net/", "https://management.azure.com/")
+METADATA_PATH = "/metadata/endpoints"
+
+#: ARM's per-principal-per-tenant token buckets (capacity, refill per second), as documented.
+READ_BUCKET = (250.0, 25.0)
+WRITE_BUCKET = (200.0, 10.0)
+
+
+class _Buckets:
+    """Remaining reads/writes per tenant for the x-ms-ratelimit-remaining-tenant-* headers (never enforced)."""
+
+    def __init__(self) -> None:
+        self._state: dict[tuple[str, bool], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, tenant: str, write: bool) -> int:
+        capacity, rate = WRITE_BUCKET if write else READ_BUCKET
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._state.get((tenant, write), (capacity, now))
+            tokens = max(0.0, min(capacity, tokens + (now - last) * rate) - 1)
+            self._state[(tenant, write)] = (tokens, now)
+        return int(tokens)
+
+
 class Arm:
     """The ARM routes of one emulator."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
+        self._buckets = _Buckets()
         self.partners = Partners(core)
         self.rbac = Rbac(core)
         self.managed_services = ManagedServices(core)
+
+    def stamp(self, request: web.Request, response: web.StreamResponse, tenant: str | None) -> None:
+        """The headers ARM puts on every answer it gives (a proxy's html page is not ARM's, so none there)."""
+        if response.content_type == "text/html":
+            return
+        request_id = str(uuid.uuid4())
+        write = request.method not in ("GET", "HEAD")
+        kind = "writes" if write else "reads"
+        response.headers.update({
+            "x-ms-request-id": request_id,
+            "x-ms-correlation-request-id": request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4()),
+            "x-ms-routing-request-id": f"WESTEUROPE:{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}:{request_id}",
+            f"x-ms-ratelimit-remaining-tenant-{kind}": str(self._buckets.take(tenant or "", write)),
+            "Cache-Control": "no-cache",
+            "Expires": "-1",
+        })
 
     def match(self, request: web.Request) -> Match:
         """(the token's tenant when it is one of ours, handler): every ARM path is ours to answer."""
         claims = self.core.peek_caller(request)
         tid = claims.get("tid") if claims else None
         return (str(tid) if tid else None), self.handle
+
+    async def metadata(self, request: web.Request) -> web.Response:
+        """`GET /metadata/endpoints`: the cloud's endpoints, unauthenticated, as ARM serves them.
+
+        api-version 2015-01-01 answers the legacy single object; later versions a list of clouds (this one).
+        """
+        url = self.core.url
+        if request.method != "GET":
+            return arm_error(405, "MethodNotAllowed", f"{request.method} is not supported.")
+        if request.query.get("api-version", "") < "2019-05-01":
+            return web.json_response({
+                "galleryEndpoint": f"{url}/", "graphEndpoint": f"{url}/", "portalEndpoint": f"{url}/",
+                "authentication": {"loginEndpoint": f"{url}/", "audiences": [f"{url}/", *_ARM_AUDIENCE_URLS]},
+            })
+        return web.json_response([{
+            "name": "PalEmulator",
+            "portal": f"{url}/",
+            "resourceManager": f"{url}/",
+            "authentication": {"loginEndpoint": f"{url}/", "audiences": [f"{url}/", *_ARM_AUDIENCE_URLS],
+                               "tenant": "common", "identityProvider": "AAD"},
+            "graph": f"{url}/", "graphAudience": f"{url}/", "microsoftGraphResourceId": f"{url}/",
+            "activeDirectoryDataLake": "https://datalake.azure.net/", "batch": "https://batch.core.windows.net/",
+            "media": "https://rest.media.azure.net", "sqlManagement": "https://management.core.windows.net:8443/",
+            "gallery": f"{url}/", "vmImageAliasDoc": "",
+            "suffixes": {"keyVaultDns": "vault.azure.net", "keyVaultMhsmDns": "managedhsm.azure.net",
+                         "storage": "core.windows.net", "sqlServerHostname": "database.windows.net",
+                         "acrLoginServer": "azurecr.io", "azureDataLakeStoreFileSystem": "azuredatalakestore.net",
+                         "azureDataLakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net"},
+        }])
 
     def _proxy_page(self, request: web.Request) -> web.Response | None:
         """An html page instead of ARM's JSON (`partners_route: html`, `operations: html|404`), or None."""

@@ -23,6 +23,9 @@ from .model import App, Tenant
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
+#: The multi-tenant aliases Entra serves discovery documents for, and the tenant their issuer names.
+MULTI_TENANT = {"common": "{tenantid}", "organizations": "{tenantid}",
+                "consumers": "9188040d-6c67-4c5b-b112-36a304b66dad"}
 _RE_TOKEN = re.compile(r"^/([^/]+)/oauth2/(?:v2\.0/)?token$")
 _RE_OIDC = re.compile(r"^/([^/]+)/(?:v2\.0/)?\.well-known/openid-configuration$")
 _RE_KEYS = re.compile(r"^/([^/]+)/discovery/(?:v2\.0/)?keys$")
@@ -99,11 +102,17 @@ class Entra:
 
     async def openid(self, request: web.Request) -> web.Response:
         name = request.match_info["tail"].split("/", 1)[0]
+        if name.lower() in MULTI_TENANT:
+            # As Entra: the endpoints name the alias; the issuer is a template (or the consumers tenant).
+            return web.json_response(self._openid_doc(name.lower(), MULTI_TENANT[name.lower()]))
         tenant = self.core.world.resolve_tenant(name)
         if tenant is None:
             return self._unknown_tenant(name)
-        base = f"{self.core.url}/{tenant.tenant_id}"
-        return web.json_response({
+        return web.json_response(self._openid_doc(tenant.tenant_id, tenant.tenant_id))
+
+    def _openid_doc(self, path_tenant: str, issuer_tenant: str) -> dict[str, Any]:
+        base = f"{self.core.url}/{path_tenant}"
+        return {
             "token_endpoint": f"{base}/oauth2/v2.0/token",
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
             "jwks_uri": f"{base}/discovery/v2.0/keys",
@@ -112,14 +121,14 @@ class Entra:
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": f"{base}/v2.0",
+            "issuer": f"{self.core.url}/{issuer_tenant}/v2.0",
             "request_uri_parameter_supported": False,
             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
             "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
-            "tenant_region_scope": "EU",
+            "tenant_region_scope": "EU" if path_tenant not in MULTI_TENANT else None,
             "cloud_instance_name": "127.0.0.1",
-        })
+        }
 
     async def keys(self, request: web.Request) -> web.Response:
         return web.json_response({"keys": [jwk(self.core.signing_key.public_key(), self.core.kid)]})
@@ -156,6 +165,8 @@ class Entra:
                 401, "invalid_client", 7000218,
                 "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
             )
+        if "/v2.0/" not in request.path:
+            return self._v1_token(tenant, app, str(form.get("resource", "")))
         resource = self._resource(scope)
         if resource is None:
             return self.error(400, "invalid_scope", 1002012,
@@ -164,6 +175,18 @@ class Entra:
         token, expires_in = self.core.issue_token(tenant.tenant_id, app, resource)
         return web.json_response({
             "token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": expires_in, "access_token": token,
+        })
+
+    def _v1_token(self, tenant: Tenant, app: App, resource: str) -> web.Response:
+        """The v1 endpoint (`/oauth2/token`): `resource=` instead of a scope; times as strings, as Entra v1 does."""
+        if not resource:
+            return self.error(400, "invalid_request", 900144,
+                              "The request body must contain the following parameter: 'resource'.")
+        token, expires_in = self.core.issue_token(tenant.tenant_id, app, resource)
+        now = int(time.time())
+        return web.json_response({
+            "token_type": "Bearer", "expires_in": str(expires_in), "ext_expires_in": str(expires_in),
+            "expires_on": str(now + expires_in), "not_before": str(now), "resource": resource, "access_token": token,
         })
 
     def _app_or_reply(self, tenant: Tenant, client_id: str) -> App:

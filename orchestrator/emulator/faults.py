@@ -28,7 +28,9 @@ class FaultSpec:
 
     latency_s: float = 0.0
     rate_429: float = 0.0
-    retry_after: float | tuple[float, float] = 1.0
+    #: seconds (or a [low, high] range) for Retry-After: 429s always carry one (1 s when unset); 500/503 only
+    #: when it is set here or in the script step (`503:30`)
+    retry_after: float | tuple[float, float] | None = None
     rate_500: float = 0.0
     rate_503: float = 0.0
     rate_drop: float = 0.0
@@ -84,6 +86,9 @@ class FaultState:
     tenants: dict[tuple[str, str], FaultSpec] = field(default_factory=dict)
     scripts: dict[tuple[str, str], deque[str]] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    #: Retry-After draws for 500/503 come from their own stream, so sending them leaves the seeded sequence
+    #: of faults (and of 429 waits) exactly as it was before 5xx carried Retry-After
+    rng_5xx: random.Random = field(default_factory=lambda: random.Random(0))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def configure(self, data: Mapping[str, Any] | None, *, replace: bool = True) -> None:
@@ -110,6 +115,7 @@ class FaultState:
                 self.latency_s = float(data["latency_s"])
             if "seed" in data:
                 self.rng = random.Random(int(data["seed"]))
+                self.rng_5xx = random.Random(int(data["seed"]))
         for entry in data.get("scripts") or []:
             self.script(entry.get("service", ""), entry.get("tenant"), entry.get("steps") or [])
 
@@ -126,7 +132,7 @@ class FaultState:
                 target[k] = new
 
     def script(self, service: str, tenant: str | None, steps: Iterable[str]) -> None:
-        """Queue steps (`ok`, `429`, `429:SECONDS`, `500`, `503`, `drop`, `hang`, `hang:SECONDS`)."""
+        """Queue steps (`ok`, `429`, `429:SECONDS`, `500`, `503`, `503:SECONDS`, `drop`, `hang`, `hang:SECONDS`)."""
         parsed = [str(s).strip().lower() for s in steps]
         for step in parsed:
             if step.split(":", 1)[0] not in STEP_KINDS:
@@ -170,17 +176,22 @@ class FaultState:
     def _decision(self, kind: str, latency: float, spec: FaultSpec | None, arg: float | None) -> Decision:
         if kind == "ok":
             return Decision(latency_s=latency)
-        if kind == "429":
-            if arg is not None:
-                ra = arg
-            else:
-                r = spec.retry_after if spec else 1.0
-                ra = self.rng.uniform(r[0], r[1]) if isinstance(r, tuple) else r
-            return Decision("429", latency, max(0, round(ra)), label="429")
+        if kind in ("429", "500", "503"):
+            return Decision(kind, latency, self._retry_after(kind, spec, arg), label=kind)
         if kind == "hang":
             return Decision("hang", latency, hang_s=arg if arg is not None else (spec.hang_s if spec else 10.0),
                             label="hang")
         return Decision(kind, latency, label=kind)
+
+    def _retry_after(self, kind: str, spec: FaultSpec | None, arg: float | None) -> int | None:
+        """Retry-After seconds: the step's own, else the spec's; a 429 without either gets 1, a 5xx none."""
+        if arg is not None:
+            return max(0, round(arg))
+        r = spec.retry_after if spec else None
+        if r is None:
+            return 1 if kind == "429" else None
+        rng = self.rng if kind == "429" else self.rng_5xx
+        return max(0, round(rng.uniform(r[0], r[1]) if isinstance(r, tuple) else r))
 
 
 def _service(name: str) -> str:

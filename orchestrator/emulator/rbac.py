@@ -28,6 +28,10 @@ RE_ROLE_ASSIGNMENTS = re.compile(
 RE_ROLE_DEFINITION = re.compile(
     r"^(/subscriptions/[^/]+)?/providers/microsoft\.authorization/roledefinitions/([^/]+)/?$", re.IGNORECASE
 )
+RE_ROLE_DEFINITIONS = re.compile(
+    r"^(/subscriptions/[^/]+)?/providers/microsoft\.authorization/roledefinitions/?$", re.IGNORECASE
+)
+_RE_ROLE_NAME = re.compile(r"roleName\s+eq\s+'([^']*)'", re.IGNORECASE)
 _RE_ASSIGNED_TO = re.compile(r"assignedTo\('([^']+)'\)", re.IGNORECASE)
 
 
@@ -66,6 +70,9 @@ class Rbac:
         m = RE_ROLE_DEFINITION.match(path)
         if m:
             return self.role_definition(m.group(1), m.group(2).lower())
+        m = RE_ROLE_DEFINITIONS.match(path)
+        if m:
+            return self.role_definitions(m.group(1), request.query.get("$filter", ""))
         return None
 
     def _caller_app(self, caller: Caller) -> App | None:
@@ -141,6 +148,14 @@ class Rbac:
             return arm_error(404, "RoleDefinitionDoesNotExist",
                              f"The specified role definition with ID '{rd}' does not exist.")
         return web.json_response(self._definition_body(scope or "", rd, name))
+
+    def role_definitions(self, scope: str | None, flt: str) -> web.Response:
+        """The built-in role definitions, optionally `$filter=roleName eq 'NAME'` (case-insensitive)."""
+        m = _RE_ROLE_NAME.search(flt)
+        wanted = m.group(1).lower() if m else None
+        values = [self._definition_body(scope or "", rd, name) for rd, name in sorted(self.role_names.items())
+                  if wanted is None or name.lower() == wanted]
+        return web.json_response({"value": values})
 
     @staticmethod
     def _definition_body(prefix: str, rd: str, name: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from . import ports
 from .admin import Admin
-from .arm import Arm
+from .arm import METADATA_PATH, Arm
 from .common import Handler, Match, Reply, RequestRecord, arm_error
 from .core import Core, token_signing_key
 from .entra import Entra, aad_error
@@ -108,11 +108,14 @@ class EmulatorServer(Core):
                 request.transport.abort()
             return web.Response(status=500)
         if decision.kind in ("429", "500", "503"):
-            return self._record(request, service, tenant, decision, self._fault_response(service, decision))
-        try:
-            response = await handler(request)
-        except Reply as reply:
-            response = reply.response
+            response = self._fault_response(service, decision)
+        else:
+            try:
+                response = await handler(request)
+            except Reply as reply:
+                response = reply.response
+        if service == "arm":
+            self.arm.stamp(request, response, tenant)
         return self._record(request, service, tenant, decision, response)
 
     async def _arm(self, request: web.Request) -> web.Response:
@@ -127,6 +130,8 @@ class EmulatorServer(Core):
         elif low.startswith(("/providers/", "/subscriptions")):
             tenant, _ = self.arm.match(request)
             service, hit = "arm", (tenant, self._arm)
+        elif low == METADATA_PATH:
+            service, hit = "arm", (None, self.arm.metadata)
         elif low == IMDS_PATH:
             service, hit = "imds", self.imds.match(request)
         else:
@@ -148,7 +153,7 @@ class EmulatorServer(Core):
         code = status if status is not None else (response.status if response is not None else 0)
         self.requests.append(RequestRecord(
             time.time(), service, request.method, path, tenant, code,
-            decision.label if decision else None, decision.retry_after if decision and decision.kind == "429" else None,
+            decision.label if decision else None, decision.retry_after if decision else None,
         ))
         self.counters[(service, code)] += 1
         return response if response is not None else web.Response(status=500)

@@ -99,6 +99,11 @@ def _time(value: Any, what: str) -> dt.datetime | None:
     return out if out.tzinfo else out.replace(tzinfo=dt.UTC)
 
 
+def _operator_clash(client_id: str, tenant_id: str) -> str:
+    return (f"operator client_id {client_id} is also an app in tenant {tenant_id}: the operator (the "
+            "orchestrator's own sign-in) must be an app of its own, not one of the identities it links")
+
+
 def _as_list(value: Any, what: str) -> list[Any]:
     if value is None:
         return []
@@ -206,6 +211,8 @@ class World:
         """Register an app (service principal) in a tenant; the tenant is created when missing."""
         tenant = self.add_tenant(tenant_id)
         cid = (client_id or self.new_guid()).lower()
+        if self.operator is not None and cid == self.operator.client_id:
+            raise WorldError(_operator_clash(cid, tenant.tenant_id))
         app = App(
             client_id=cid,
             object_id=(object_id or default_object_id(tenant.tenant_id, cid)).lower(),
@@ -295,6 +302,11 @@ class World:
         """Create the operator app (the orchestrator's own sign-in for Key Vault)."""
         tenant = self.add_tenant(tenant_id, display_name="Operator tenant")
         op = Operator(tenant.tenant_id, (client_id or self.new_guid()).lower(), secret or _secrets.token_urlsafe(32))
+        again = self.operator is not None and self.operator.client_id == op.client_id  # re-set: its own app
+        for other in self.tenants.values():
+            if op.client_id in other.apps and not again:
+                raise WorldError(_operator_clash(op.client_id, other.tenant_id))
+        self.operator = None  # add_app refuses the operator's client_id while one is set
         self.add_app(op.tenant_id, op.client_id, secret=op.secret, display_name="pal-orchestrator operator")
         for vault in self.vaults.values():
             vault.readers.add(op.client_id)

@@ -9,19 +9,20 @@ hostile file cannot make the loader hang or exhaust memory.
 Layout — data flows down this list, and each module imports only from those above it:
 
     schema.py     the vocabulary: column names and header spellings, credential types, clouds, `Fault`
-    text.py       trimming values, recognising secrets, showing values safely in messages
+    text.py       trimming values, recognising secrets and bidi controls, showing values safely in messages
     reading.py    bytes → text (size limits, encodings, format by extension or content); `RawRow`
     tables.py     CSV and XLSX → `RawRow`s: header mapping, delimiters, line numbers, sheets
     yaml_rows.py  YAML → `RawRow`s: safe composing, alias limits, customer → identity inheritance
     vaults.py     Key Vault locations: vault URL or name, secret identifier, per cloud
     defaults.py   `InventoryDefaults` (the options), `check_partner_id_option`, the scope chain options → YAML
     columns.py    one validator per column, in the table `VALIDATORS`: clean value or `Fault`
-    rules.py      row rules (NUL bytes, all validators, skip with all reasons) and inventory rules (duplicates,
-                  conflicting partner IDs)
+    rules.py      row rules (bidi warning, NUL bytes, all validators, skip with all reasons) and inventory
+                  rules (duplicates, conflicting partner IDs)
     loading.py    `load_inventory`, `Inventory`, `check_runnable`: the entry points
     sample.py     `write_sample_inventory`, `benchmark`
 
-This package re-exports the public names, so callers import from `orchestrator.inventory` only.
+This package re-exports the public names, so callers import from `orchestrator.inventory` only. The size limits
+are re-exported for reading; each is used (and patched in tests) where it is defined.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Per row: text kept as written is checked for bidirectional controls (a warning: the row runs); every cell must
 be free of NUL bytes; then every column's validator runs (`columns.VALIDATORS`) with the defaults in force for
-that row; any problem skips the row, with all of its reasons. Over the inventory: the
-same identity (tenant + client ID) twice runs once, from its first line; copies that ask for different partner
-IDs are all skipped, because guessing which one was meant could attribute the customer to the wrong partner.
+that row; any problem skips the row, with all of its reasons. Over the inventory: the same identity (tenant +
+client ID) twice runs once, from its first line; copies that ask for different partner IDs are all skipped,
+because guessing which one was meant could attribute the customer to the wrong partner.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class Builder:
         self._file_scope = options
 
     def add_all(self, rows: Iterable[RawRow]) -> None:
+        """Judge every row a reader yields (a reader's InventoryError stops here, half-way or not)."""
         for row in rows:
             self.add(row)
 

@@ -25,8 +25,9 @@ is escaped. The file format is documented in docs/reports.md; column order is pa
 
 from __future__ import annotations
 
+from ..errors import ReportWriteError
 from .comparison import Change, Comparison, compare_runs, default_comparison, render_comparison, runs_table
-from .files import ReportWriteError, check_report_dir
+from .files import check_report_dir
 from .html import HTML_ROW_CAP, render_html
 from .rules import (
     FAILURE_STATUSES,

@@ -17,16 +17,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ReportError
+from ..errors import ReportError, ReportWriteError
 
 #: Name prefix of the per-write temporary directories.
 STAGING_PREFIX = ".tmp-"
 #: Per-file temporary names of earlier versions (`.identities.csv.<pid>.tmp`), cleaned like staging dirs.
 _LEGACY_TMP = re.compile(r"\.(identities\.csv|customers\.csv|summary\.json|coverage\.xlsx|coverage\.html)\.(\d+)\.tmp")
-
-
-class ReportWriteError(ReportError):
-    """The report directory cannot be written to (permissions, read-only or full file system)."""
 
 
 def write_error(directory: Path, exc: OSError) -> ReportWriteError:

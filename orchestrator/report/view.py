@@ -155,13 +155,10 @@ def _qualifying_roles(outcome: Outcome) -> str | None:
 
 
 def _trace_of(o: Outcome) -> tuple[str | None, str | None, str | None, str | None]:
-    """(key_vault, secret_name, trace_id, correlation_id) of one outcome, as far as the journal knows them.
-
-    `Outcome` does not carry `secret_uri`, `trace_id` or `correlation_id` yet: read them when it does, and
-    until then take the Entra IDs from the stored message when it still quotes them.
-    """
-    vault, secret_name = vault_and_secret(getattr(o, "secret_uri", None))
-    trace, correlation = getattr(o, "trace_id", None), getattr(o, "correlation_id", None)
+    """(key_vault, secret_name, trace_id, correlation_id) of one outcome; journals written before these were
+    recorded still give the Entra IDs their stored message quotes."""
+    vault, secret_name = vault_and_secret(o.secret_uri)
+    trace, correlation = o.trace_id, o.correlation_id
     if not (trace and correlation):
         parsed = entra_ids(o.error_message)
         trace, correlation = trace or parsed[0], correlation or parsed[1]

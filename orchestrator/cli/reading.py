@@ -1,0 +1,120 @@
+"""Commands that only read: validate an inventory, render or compare reports, list runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    pass
+
+from .app import _errors, app, err, examples, out
+from .options import InventoryArg, JournalOpt, Output, OutputOpt, ReportDirOpt, _run_kwargs, run_options
+
+
+@app.command(epilog=examples(
+    "pal-orchestrator validate customers.csv",
+    "pal-orchestrator validate customers.xlsx --sheet Tenants --partner-id 4812345",
+))
+@run_options
+def validate(inventory: InventoryArg, *, shared: dict[str, Any]) -> None:
+    """Check an inventory without signing in anywhere: every problem as FILE:LINE: column: what — fix.
+
+    Takes every option a run takes (so a `link` command line works with `validate`), and uses those that shape
+    the inventory: --partner-id, --key-vault, --cloud, --sheet, and the vault trust options.
+    """
+    from ..models import Command
+    from ..runner import RunOptions, load_trusted
+
+    with _errors():
+        inv = load_trusted(RunOptions(command=Command.PLAN, inventory=str(inventory), **_run_kwargs(shared)))
+    for warning in inv.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    for problem in inv.problems:
+        out.print(str(problem), markup=False)
+    bad = len(inv.skipped)
+    err.print(f"{inventory}: {inv.rows} rows, {len(inv.identities)} valid, {bad} invalid", markup=False)
+    raise typer.Exit(2 if bad or not inv.identities else 0)
+
+
+@app.command(epilog=examples(
+    "pal-orchestrator report",
+    "pal-orchestrator report 20261128T085400Z-1a2b3c4d",
+    "pal-orchestrator report --compare",
+))
+def report(
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run to render (default: the latest); with --compare, the two runs RUN_A RUN_B."),
+    ] = None,
+    journal: JournalOpt = Path("reports/journal.sqlite"),
+    report_dir: ReportDirOpt = Path("reports"),
+    compare: Annotated[
+        bool,
+        typer.Option("--compare", help="Compare RUN_A RUN_B (default: the last two runs of the same inventory)."),
+    ] = False,
+    expiry_warning_days: Annotated[
+        int | None,
+        typer.Option("--expiry-warning-days", min=0, help="Default: the value the run was made with (120)."),
+    ] = None,
+) -> None:
+    """Re-render the reports of a run from the journal (`report [RUN_ID]`), or compare two (`report --compare`)."""
+    from ..journal import Journal
+    from ..report import compare_runs, default_comparison, render_comparison, write_reports
+
+    ids = run_ids or []
+    if len(ids) > (2 if compare else 1) or (compare and len(ids) == 1):
+        err.print("error: `report [RUN_ID]` renders one run; `report --compare [RUN_A RUN_B]` compares two")
+        raise typer.Exit(2)
+    with _errors(), Journal(journal, read_only=True) as j:
+        runs = j.runs()
+        if not runs:
+            err.print(f"no runs in {journal}", markup=False)
+            raise typer.Exit(2)
+        if compare:
+            a, b = ids if ids else default_comparison(j)
+            out.print(render_comparison(compare_runs(j, a, b)), markup=False)
+            return
+        # the latest coverage run by default: a `lighthouse` run has its own files (lighthouse.csv/json)
+        rid = ids[0] if ids else next((r.run_id for r in reversed(runs) if r.command != "lighthouse"), runs[-1].run_id)
+        if j.run(rid).command == "lighthouse":
+            from ..report.lighthouse import write_lighthouse_reports
+
+            written = write_lighthouse_reports(j, rid, report_dir)[0].parent
+            err.print(f"lighthouse reports for run {rid} written to {written}/", markup=False)
+            return
+        days = expiry_warning_days
+        if days is None:
+            days = int(j.run(rid).options.get("expiry_warning_days", 120))
+        paths = write_reports(j, rid, report_dir, expiry_warning_days=days)
+    err.print(f"reports for run {rid} written to {paths.summary_json.parent}/", markup=False)
+
+
+@app.command(epilog=examples(
+    "pal-orchestrator runs",
+    "pal-orchestrator runs --output json",
+))
+def runs(journal: JournalOpt = Path("reports/journal.sqlite"), output: OutputOpt = Output.table) -> None:
+    """List the runs in the journal: ID, date, inventory, counts, coverage."""
+    from ..journal import Journal
+    from ..report import runs_table
+
+    with _errors(), Journal(journal, read_only=True) as j:
+        rows = runs_table(j)
+    if output is Output.json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    if not rows:
+        err.print(f"no runs in {journal}", markup=False)
+        return
+    table = Table(*rows[0].keys(), box=None)
+    for row in rows:
+        table.add_row(*(escape(str(v)) for v in row.values()))
+    out.print(table)
+
+
