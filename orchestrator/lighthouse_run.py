@@ -36,7 +36,7 @@ from .lighthouse import CustomerVerdict, Grant, Offer, Principal, judge, princip
 from .models import Command, Identity, LighthouseRow
 from .partner import probe_arm
 from .recognition import role_guid
-from .retrying import CallStats, Retrier, RetryAfterTooLong, Sleep, classify
+from .retrying import CallStats, Retrier, RetryAfterTooLong, Sleep, classify, status_of
 from .runner import Interrupted, RunOptions, RunResult, endpoints_resolver, execute, operator_name
 from .settings import Endpoints
 
@@ -104,14 +104,41 @@ class _OperatorToken:
         current_token.set((await self.get()).token)
 
 
-async def _pages(make: Callable[[], Any], retrier: Retrier, stats: CallStats) -> list[Any]:
+class _Pace:
+    """A run-wide pause after a 429: no new subscription read starts before the server's Retry-After has passed.
+
+    ARM throttles reads per principal, and every read here is the operator's: once one read is told to wait, the
+    other workers waiting too keeps the run from spending the retry budgets of the rest in a 429 storm.
+    """
+
+    def __init__(self, cap_s: float, sleep: Sleep) -> None:
+        self._cap_s = cap_s
+        self._sleep = sleep
+        self._until = 0.0
+
+    def note(self, exc: HttpResponseError) -> None:
+        if status_of(exc) == 429:
+            wait = min(classify(exc).retry_after or 1.0, self._cap_s)
+            self._until = max(self._until, time.monotonic() + wait)
+
+    async def wait(self) -> None:
+        delay = self._until - time.monotonic()
+        if delay > 0:
+            await self._sleep(delay)
+
+
+async def _pages(make: Callable[[], Any], retrier: Retrier, stats: CallStats, pace: _Pace) -> list[Any]:
     """Every item of a pageable list, each page one retried call (a failed page does not restart the list)."""
     items: list[Any] = []
     token: str | None = None
     while True:
         async def page(token: str | None = token) -> tuple[list[Any], str | None]:
             pages = make().by_page(continuation_token=token)
-            found = [item async for item in await pages.__anext__()]
+            try:
+                found = [item async for item in await pages.__anext__()]
+            except HttpResponseError as exc:
+                pace.note(exc)
+                raise
             return found, pages.continuation_token
 
         found, token = await retrier.call(page, stats)
@@ -159,6 +186,7 @@ class _Reader:
     token: _OperatorToken
     managing_tenant: str
     stats: CallStats
+    pace: _Pace
 
     def __post_init__(self) -> None:
         self.subscriptions_client = SubscriptionClient(**shared_client_kwargs(self.transport, self.endpoints))
@@ -173,7 +201,7 @@ class _Reader:
         """The subscriptions of other tenants the operator sees (delegated to its tenant through Lighthouse)."""
         await self.token.use()
         try:
-            subs = await _pages(self.subscriptions_client.subscriptions.list, self.retrier, self.stats)
+            subs = await _pages(self.subscriptions_client.subscriptions.list, self.retrier, self.stats, self.pace)
         except _READ_ERRORS as exc:
             raise EndpointError(f"cannot list the subscriptions the operator sees ({_failure_code(exc)}); "
                                 "check --operator-auth and --arm-endpoint") from None
@@ -189,12 +217,13 @@ class _Reader:
 
     async def rows(self, sub: Delegated, judge_offer: Callable[[Offer], LighthouseRow]) -> list[LighthouseRow]:
         """The verdicts of one delegated subscription (one per offer), or one `unreadable` row."""
+        await self.pace.wait()
         await self.token.use()
         list_assignments = self.managed.registration_assignments.list
         try:
             found = await _pages(lambda: list_assignments(f"subscriptions/{sub.subscription_id}",
                                                           expand_registration_definition=True),
-                                 self.retrier, self.stats)
+                                 self.retrier, self.stats, self.pace)
         except _READ_ERRORS as exc:  # cannot read: an `unreadable` verdict, the run goes on
             return [unreadable(sub.tenant_id, sub.subscription_id, sub.display_name, _failure_code(exc))]
         offers = [o for o in (_offer(sub, a, self.managing_tenant) for a in found) if o is not None]
@@ -223,7 +252,8 @@ async def _read_all(
             if not tenant:
                 raise OperatorAuthError("the operator's token carries no tenant ID; cannot tell delegated "
                                         "subscriptions from its own")
-            reader = _Reader(transport, endpoints, retrier, token, tenant, CallStats())
+            pace = _Pace(options.retry.retry_after_cap_s, sleep or asyncio.sleep)
+            reader = _Reader(transport, endpoints, retrier, token, tenant, CallStats(), pace)
             try:
                 subs = await reader.delegated()
                 started(tenant, len(subs))

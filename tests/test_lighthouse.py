@@ -349,3 +349,23 @@ def test_a_subscription_whose_reads_keep_failing_is_unreadable_and_the_run_goes_
         row = next(r for r in j.lighthouse_rows(j.runs()[-1].run_id) if r.subscription_id == sub(1))
     assert row.error_code == "ServiceUnavailable (retries exhausted)"
     assert "again later" in row.fix
+
+
+def test_a_429_pauses_every_worker_until_its_retry_after(emulator_factory: Any, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """ARM throttles the operator as one principal: after a 429 (Retry-After 1 s) no new read starts for 1 s."""
+    world = lighthouse_world()
+    pal = world["lighthouse"][0]["authorizations"]
+    world["lighthouse"] = [_offer(100 + i, "Managed Ops", pal) for i in range(30)]
+    em = emulator_factory(world)
+    cli = Cli(em, tmp_path, monkeypatch)
+    assert cli("link", managing_inventory(tmp_path / "m.csv", em, em.world.identities[:1])).exit_code == 0
+    em.reset_log()
+    em.set_faults(latency_s=0.05)  # without the pause, the other two workers would read on through the second
+    em.script("arm", OPERATOR_TENANT, ["ok", "429:1"])  # the subscription list, then the first assignment read
+    assert run_lighthouse(cli, "--concurrency", "3").exit_code == 0
+    assert set(verdicts(cli).values()) == {"recognised"}
+    reads = [r for r in em.requests if "registrationAssignments" in r.path]
+    throttled = next(r for r in reads if r.status == 429)
+    assert not [r for r in reads if throttled.time + 0.3 < r.time < throttled.time + 0.9]
+    assert len(reads) == 31
