@@ -369,3 +369,23 @@ def test_a_429_pauses_every_worker_until_its_retry_after(emulator_factory: Any, 
     throttled = next(r for r in reads if r.status == 429)
     assert not [r for r in reads if throttled.time + 0.3 < r.time < throttled.time + 0.9]
     assert len(reads) == 31
+
+
+def test_principal_states_read_the_latest_outcome_against_the_target() -> None:
+    """Covered and linked to --partner-id → linked; to another ID (or would_relink) → elsewhere; else not linked."""
+    from orchestrator.lighthouse import principal_states
+    from orchestrator.models import Outcome, Status
+
+    def outcome(status: Status, linked: str | None = None) -> Outcome:
+        return Outcome("k", "c", "t", "a", PARTNER_ID, status, linked_partner_id=linked)
+
+    states = principal_states({
+        "a": outcome(Status.ALREADY_LINKED, PARTNER_ID), "b": outcome(Status.LINKED),
+        "c": outcome(Status.LINKED_ELSEWHERE, OTHER_PARTNER_ID), "d": outcome(Status.WOULD_RELINK, OTHER_PARTNER_ID),
+        "e": outcome(Status.CREDENTIAL_EXPIRED), "f": outcome(Status.UNLINKED), "g": outcome(Status.WOULD_LINK),
+    }, f" {PARTNER_ID} ")
+    assert {k: v.state.value for k, v in states.items()} == {
+        "a": "linked", "b": "linked", "c": "linked_elsewhere", "d": "linked_elsewhere", "e": "not_linked",
+        "f": "not_linked", "g": "not_linked",
+    }
+    assert states["e"].detail == "last outcome credential_expired"
