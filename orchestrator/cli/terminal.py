@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,9 +102,12 @@ _TABLE_LIMIT = 200
 _REASON_CHARS = 70
 
 
+_ENTRA_PREFIX = re.compile(r"^Microsoft Entra ID error '\(\w+\) AADSTS\d+: ")
+
+
 def _reason(o: Outcome) -> str:
     """A short reason beside the error code (the full message and fix are in identities.csv)."""
-    text = " ".join((o.error_message or "").split())
+    text = _ENTRA_PREFIX.sub("", " ".join((o.error_message or "").split()))
     return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 1] + "…"
 
 
