@@ -74,6 +74,14 @@ class LighthouseResult:
     link_run: RunResult | None = None
 
 
+class LighthouseInterrupted(Interrupted):
+    """A lighthouse run was interrupted: the verdicts so far are in the journal; it only reads, so run it again."""
+
+    @property
+    def hint(self) -> str:
+        return f"it only reads: run `pal-orchestrator lighthouse …` again (run {self.run_id})"
+
+
 class _OperatorToken:
     """The operator's ARM token, renewed (once, under a lock) when it is about to expire."""
 
@@ -328,7 +336,7 @@ def run_lighthouse(
                 options, principals, lambda row: journal.record_lighthouse(run_id, replace(row, checked_at=utcnow())),
                 lambda tenant, n: announce(f"managing tenant {tenant}: {n} delegated subscriptions visible"), sleep))
         except KeyboardInterrupt:
-            raise Interrupted(run_id) from None
+            raise LighthouseInterrupted(run_id) from None
         except PalError:
             journal.finish_run(run_id, 2)
             raise

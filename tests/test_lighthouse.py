@@ -389,3 +389,29 @@ def test_principal_states_read_the_latest_outcome_against_the_target() -> None:
         "f": "not_linked", "g": "not_linked",
     }
     assert states["e"].detail == "last outcome credential_expired"
+
+
+def test_sigterm_mid_run_exits_130_and_says_to_run_it_again(lh: tuple[Cli, Emulator, Path]) -> None:
+    """A cancelled job (SIGTERM) mid-run: exit 130, the verdicts so far in the journal, no `--resume` hint."""
+    import signal
+    import subprocess
+    import sys
+
+    from test_reliability_crash import ROOT, _env
+
+    cli, em, inventory = lh
+    assert cli("link", inventory).exit_code == 1
+    em.world.add_offers([_offer(200 + i, "Managed Ops", [{"principal_id": OUTSIDER, "role": "Owner"}])
+                         for i in range(200)])
+    em.set_faults(latency_s=0.2)
+    em.reset_log()
+    argv = [a for a in cli.argv("lighthouse", "--", "--concurrency", "2") if a != "--"]
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *argv], cwd=ROOT, env=_env(em),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any("registrationAssignments" in r.path for r in em.requests) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert b"pal-orchestrator lighthouse" in err and b"--resume" not in err and b"Traceback" not in err
