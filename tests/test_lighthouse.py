@@ -321,6 +321,10 @@ def test_report_re_renders_a_lighthouse_run_and_skips_it_by_default(lh: tuple[Cl
     assert not (cli.reports / "lighthouse.csv").exists()
     assert CliRunner().invoke(app, ["report", lighthouse_run, *common]).exit_code == 0
     assert verdicts(cli) == {sub(n): verdict for n, verdict in EXPECTED.values()}
+    assert cli("link", inventory).exit_code == 1
+    assert run_lighthouse(cli).exit_code == 1
+    compared = CliRunner().invoke(app, ["report", "--compare", "--journal", str(cli.journal)])
+    assert compared.exit_code == 0, compared.output  # the last two link runs, not the lighthouse ones
 
 
 def test_an_operator_that_cannot_sign_in_is_a_run_level_error(lh: tuple[Cli, Emulator, Path],

@@ -147,7 +147,7 @@ def compare_runs(journal: Journal, run_a: str, run_b: str) -> Comparison:
 def default_comparison(journal: Journal, inventory_path: str | None = None) -> tuple[str, str]:
     """The last two runs of one inventory (default: the inventory of the latest run), oldest first."""
     if inventory_path is None:
-        every = journal.runs()
+        every = [r for r in journal.runs() if r.command != "lighthouse"]  # lighthouse runs record no identities
         if not every:
             raise JournalError(f"the journal {journal.path} holds no runs to compare")
         inventory_path = every[-1].inventory_path
