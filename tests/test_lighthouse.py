@@ -419,3 +419,15 @@ def test_sigterm_mid_run_exits_130_and_says_to_run_it_again(lh: tuple[Cli, Emula
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err.decode()[-2000:]
     assert b"pal-orchestrator lighthouse" in err and b"--resume" not in err and b"Traceback" not in err
+
+
+def test_a_bad_offer_in_the_world_names_its_entry() -> None:
+    """The emulator refuses an offer with an unknown role or without a principal, naming the entry."""
+    from orchestrator.emulator import World, WorldError
+
+    base = {"operator": {"tenant": OPERATOR_TENANT}}
+    bad_role = [_offer(1, "x", [{"principal_id": OUTSIDER, "role": "Janitor"}])]
+    with pytest.raises(WorldError, match=r"lighthouse\[0\]\.authorizations\[0\]: unknown role 'Janitor'"):
+        World.from_dict({**base, "lighthouse": bad_role})
+    with pytest.raises(WorldError, match=r"lighthouse\[0\]\.authorizations\[0\]: needs principal_id"):
+        World.from_dict({**base, "lighthouse": [_offer(1, "x", [{"role": "Reader"}])]})
