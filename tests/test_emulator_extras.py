@@ -92,14 +92,17 @@ def test_proxy_html_pages_carry_no_arm_headers(emulator: Emulator) -> None:
 
 
 def test_cloud_metadata_endpoints(emulator: Emulator) -> None:
-    """GET /metadata/endpoints (no token): a list of clouds from 2019-05-01 on, the legacy object before."""
+    """GET /metadata/endpoints (no token): this one cloud from 2022-09-01 on (what `az cloud register` reads),
+    a list of clouds from 2019-05-01, the legacy object before; `//metadata/endpoints` answers too."""
     status, headers, raw = _call(emulator, "GET", "/metadata/endpoints?api-version=2022-09-01")
     assert status == 200 and headers["Cache-Control"] == "no-cache"
-    (cloud,) = json.loads(raw)
+    cloud = json.loads(raw)
+    assert _call(emulator, "GET", "//metadata/endpoints?api-version=2022-09-01")[2] == raw
+    assert json.loads(_call(emulator, "GET", "/metadata/endpoints?api-version=2019-05-01")[2]) == [cloud]
     assert cloud["resourceManager"] == emulator.arm_endpoint
     assert cloud["authentication"]["loginEndpoint"] == emulator.authority_host + "/"
     assert "https://management.azure.com/" in cloud["authentication"]["audiences"]
-    assert cloud["suffixes"]["keyVaultDns"] == "vault.azure.net"
+    assert cloud["suffixes"]["keyVaultDns"] == "vault.azure.net" and cloud["suffixes"]["mhsmDns"]
     status, _, raw = _call(emulator, "GET", "/metadata/endpoints?api-version=2015-01-01")
     legacy = json.loads(raw)
     assert status == 200 and legacy["authentication"]["loginEndpoint"] == emulator.authority_host + "/"

@@ -125,12 +125,12 @@ class EmulatorServer(Core):
     def _route(self, request: web.Request) -> tuple[str, str | None, Handler] | None:
         low = request.path.lower()
         hit: Match | None
-        if low.startswith("/vaults/"):
+        if low.startswith(("/vaults/", "/secrets/")):
             service, hit = "keyvault", self.keyvault.match(request)
         elif low.startswith(("/providers/", "/subscriptions")):
             tenant, _ = self.arm.match(request)
             service, hit = "arm", (tenant, self._arm)
-        elif low == METADATA_PATH:
+        elif "/" + low.lstrip("/") == METADATA_PATH:  # `az cloud register` with a trailing-slash URL sends //
             service, hit = "arm", (None, self.arm.metadata)
         elif low == IMDS_PATH:
             service, hit = "imds", self.imds.match(request)
