@@ -21,22 +21,15 @@ from orchestrator.emulator import Emulator
 
 pytestmark = pytest.mark.slow
 
-AZ_VENV = Path(__file__).resolve().parents[1] / ".venv-azcli"
-OPERATOR = {"tenant": "0e0e0e0e-0000-4000-8000-000000000001", "client_id": "0e0e0e0e-0000-4000-8000-0000000000c1",
-            "secret": "operator-secret-for-az"}
-TENANT = "a21ca21c-0000-4000-8000-00000000000a"
-CLIENT = "a21ca21c-0000-4000-8000-0000000000c1"
-SUBSCRIPTION = "a21ca21c-0000-4000-8000-0000000000f1"
+ROOT = Path(__file__).resolve().parents[1]
+AZ_VENV = ROOT / ".venv-azcli"
+#: The world of `make run` and of README.md's rehearsal; Contoso is its identity with a secret and a role.
+DEMO_WORLD = ROOT / "inventory" / "demo-world.yaml"
+TENANT = "1a2b3c4d-0001-4000-8000-000000000001"
+CLIENT = "a0000001-0000-4000-8000-000000000001"
+SUBSCRIPTION = "c0000001-0000-4000-8000-000000000001"
 PARTNER_ID = "4812345"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
-WORLD: dict[str, Any] = {
-    "operator": OPERATOR,
-    "vaults": [{"name": "pal-vault"}],
-    "partners": [{"partner_id": PARTNER_ID, "name": "Contoso Partner"}],
-    "subscriptions": [{"subscription_id": SUBSCRIPTION, "tenant": TENANT, "display_name": "Prod"}],
-    "identities": [{"tenant": TENANT, "client_id": CLIENT, "credential": "secret", "secret_name": "sp-contoso",
-                    "roles": {SUBSCRIPTION: ["Contributor"]}}],
-}
 
 
 class Az:
@@ -76,10 +69,11 @@ def az_path() -> Path:
 def test_azure_cli_rehearsal(az_path: Path, emulator_factory: Any, tmp_path: Path) -> None:
     """The README's rehearsal, command for command: cloud register with endpoint discovery, service principal
     login, `keyvault secret show --id` on the root vault, the partner link by `az rest` (put/get/delete),
-    role assignments by assignee, and logout/account clear, all against an emulator on 127.0.0.1."""
-    em: Emulator = emulator_factory(WORLD)
-    url = em.url
-    record = em.world.identities[0]
+    role assignments by assignee (appId or object ID), and logout/account clear, against an emulator on
+    127.0.0.1 serving the demo world."""
+    em: Emulator = emulator_factory(DEMO_WORLD)
+    url, op = em.url, em.operator
+    record = next(r for r in em.world.identities if r.client_id == CLIENT)
     az = Az(az_path, em.ca_path, tmp_path / "azure-config")
 
     az.run("config", "set", "core.instance_discovery=false")
@@ -89,11 +83,11 @@ def test_azure_cli_rehearsal(az_path: Path, emulator_factory: Any, tmp_path: Pat
     assert cloud["endpoints"]["activeDirectory"] == f"{url}/" and cloud["endpoints"]["resourceManager"] == f"{url}/"
     assert cloud["suffixes"]["keyvaultDns"] == ".vault.azure.net"
 
-    az.run("login", "--service-principal", "-u", OPERATOR["client_id"], f"--password={OPERATOR['secret']}",
-           "--tenant", OPERATOR["tenant"], "--allow-no-subscriptions", "-o", "none")
-    secret = az.json("keyvault", "secret", "show", "--id", f"{url}/secrets/sp-contoso")
-    assert secret["value"] == em.world.vaults["pal-vault"].secrets["sp-contoso"][-1].value
-    assert secret["id"].startswith(f"{url}/secrets/sp-contoso/")
+    az.run("login", "--service-principal", "-u", op.client_id, f"--password={op.secret}", "--tenant", op.tenant_id,
+           "--allow-no-subscriptions", "-o", "none")
+    secret = az.json("keyvault", "secret", "show", "--id", f"{url}/secrets/contoso-pal")
+    assert secret["value"] == em.world.vaults["pal-demo"].secrets["contoso-pal"][-1].value
+    assert secret["id"].startswith(f"{url}/secrets/contoso-pal/")
     assert az.json("keyvault", "secret", "show", "--id", secret["id"])["value"] == secret["value"]
 
     (account,) = az.json("login", "--service-principal", "-u", CLIENT, f"--password={secret['value']}",
@@ -106,8 +100,10 @@ def test_azure_cli_rehearsal(az_path: Path, emulator_factory: Any, tmp_path: Pat
     assert az.json("rest", "--method", "get", "--url", link)["properties"]["state"] == "Active"
     assert em.link(TENANT, record.object_id) is not None
 
-    roles = az.json("role", "assignment", "list", "--assignee", record.object_id, "--all")
+    roles = az.json("role", "assignment", "list", "--assignee", CLIENT, "--all")
     assert [(r["roleDefinitionName"], r["principalId"]) for r in roles] == [("Contributor", record.object_id)]
+    assert roles[0]["principalName"] == CLIENT  # Graph (servicePrincipals, getByIds) resolved the appId
+    assert az.json("role", "assignment", "list", "--assignee", record.object_id, "--all") == roles
     assert roles[0]["roleDefinitionId"].endswith(CONTRIBUTOR)
 
     az.run("rest", "--method", "delete", "--url", link)
