@@ -81,8 +81,9 @@ class KeyVault:
         vault_name, name, version = address
         vault = self.core.world.vaults.get(vault_name)
         if vault is None:
+            shown = vault_name or "(the host root)"
             return web.json_response({"error": {"code": "VaultNotFound",
-                                                "message": f"Vault '{vault_name}' does not exist."}}, status=404)
+                                                "message": f"Vault '{shown}' does not exist."}}, status=404)
         if request.method != "GET":
             return kv_error(405, "BadRequest", f"Method {request.method} is not supported here.")
         challenge = {
