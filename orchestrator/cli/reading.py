@@ -16,7 +16,18 @@ if TYPE_CHECKING:
     pass
 
 from .app import _errors, app, err, out
-from .options import CloudOpt, InventoryArg, JournalOpt, Output, OutputOpt, PartnerOpt, ReportDirOpt, SheetOpt, VaultOpt
+from .options import (
+    CloudOpt,
+    FederationOpt,
+    InventoryArg,
+    JournalOpt,
+    Output,
+    OutputOpt,
+    PartnerOpt,
+    ReportDirOpt,
+    SheetOpt,
+    VaultOpt,
+)
 
 
 @app.command()
@@ -26,6 +37,7 @@ def validate(
     key_vault: VaultOpt = None,
     cloud: CloudOpt = Cloud.PUBLIC,
     sheet: SheetOpt = None,
+    federation_identity: FederationOpt = None,
 ) -> None:
     """Check an inventory without signing in anywhere: every problem as FILE:LINE: column: what — fix."""
     from ..inventory import InventoryDefaults, load_inventory
@@ -33,7 +45,8 @@ def validate(
     with _errors():
         inv = load_inventory(
             inventory,
-            defaults=InventoryDefaults(partner_id=partner_id, key_vault=key_vault, cloud=cloud, sheet=sheet),
+            defaults=InventoryDefaults(partner_id=partner_id, key_vault=key_vault, cloud=cloud, sheet=sheet,
+                                       federation_identity=federation_identity),
         )
     for warning in inv.warnings:
         err.print(f"warning: {warning}", markup=False)
