@@ -329,7 +329,8 @@ class Entra:
         iss, sub = str(claims.get("iss", "")), str(claims.get("sub", ""))
         aud = claims.get("aud", "")
         auds = {str(a) for a in aud} if isinstance(aud, list) else {str(aud)}
-        by_issuer = [f for f in app.federated if f.issuer == iss]
+        # a world names this emulator's own authority as `{authority}` (its URL is known only once it listens)
+        by_issuer = [f for f in app.federated if f.issuer.replace("{authority}", self.core.url) == iss]
         by_subject = [f for f in by_issuer if f.subject == sub]
         if not by_issuer:
             code, what = 700211, f"No matching federated identity record found for presented assertion issuer '{iss}'."

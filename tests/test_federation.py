@@ -1,0 +1,263 @@
+"""Zero secrets: customer tenants linked through one multi-tenant app that trusts a managed identity.
+
+Real azure-identity over HTTPS against the emulator (loopback only): the managed identity is found through
+IDENTITY_ENDPOINT/IDENTITY_HEADER (App Service style), its token is the app's client assertion in each tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from emulator_fixtures import OPERATOR_TENANT, PARTNER_ID
+from test_link import Cli
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from orchestrator.credentials import SharedTransport
+from orchestrator.emulator import Emulator
+from orchestrator.errors import OperatorAuthError
+from orchestrator.federation import FederationTokens
+from orchestrator.journal import Journal
+from orchestrator.retrying import CallStats, Retrier
+from orchestrator.settings import DEFAULT_RETRY
+
+HOME = "0f0f0f0f-0000-4000-8000-00000000000f"  # the partner's tenant: the identity and the app live here
+MI_CLIENT = "3a3a3a3a-0000-4000-8000-000000000001"
+MI_OBJECT = "3b3b3b3b-0000-4000-8000-000000000001"
+APP = "4a4a4a4a-0000-4000-8000-000000000001"
+ISSUER = "{authority}/" + HOME + "/v2.0"  # the emulator's authority URL, filled in when it listens
+EXCHANGE = "api://AzureADTokenExchange"
+SPARE = "5c5c5c5c-0000-4000-8000-00000000ffff"  # a customer tenant that never consented the app
+
+
+def customer(n: int) -> str:
+    return f"c0c0c0c0-0000-4000-8000-{n:012d}"
+
+
+def _app(client_id: str, tenants: list[str], *, issuer: str = ISSUER, subject: str = MI_OBJECT,
+         audiences: tuple[str, ...] = (EXCHANGE,)) -> dict[str, Any]:
+    return {"client_id": client_id, "multi_tenant": True, "consented_in": tenants,
+            "federated_credentials": [{"issuer": issuer, "subject": subject, "audiences": list(audiences)}]}
+
+
+def world(customers: int, *, apps: tuple[dict[str, Any], ...] = (), **extra: Any) -> dict[str, Any]:
+    tenants = [customer(n) for n in range(customers)]
+    return {
+        "operator": {"tenant": OPERATOR_TENANT},
+        "partners": [{"partner_id": PARTNER_ID, "name": "Contoso Partner"}],
+        "tenants": [{"tenant_id": HOME, "apps": [_app(APP, tenants), *apps]},
+                    *({"tenant_id": t} for t in [*tenants, SPARE])],
+        "managed_identities": [{"tenant": HOME, "client_id": MI_CLIENT, "object_id": MI_OBJECT}],
+        **extra,
+    }
+
+
+def inventory(path: Path, rows: list[tuple[str, str]], *, column: bool = False) -> Path:
+    """(tenant, app) rows of credential_type mi_federation; with `column`, each names the identity itself."""
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["customer", "tenant_id", "client_id", "credential_type", "federation_identity"])
+        for n, (tenant, client) in enumerate(rows):
+            writer.writerow([f"Customer {n}", tenant, client, "mi_federation", MI_CLIENT if column else ""])
+    return path
+
+
+@pytest.fixture
+def found(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point azure-identity's own discovery at an emulator's identity endpoint (App Service style)."""
+
+    def point(em: Emulator) -> Emulator:
+        monkeypatch.setenv("IDENTITY_ENDPOINT", em.imds_endpoint)
+        monkeypatch.setenv("IDENTITY_HEADER", em.identity_header)
+        return em
+
+    return point
+
+
+def _outcomes(cli: Cli) -> dict[str, Any]:
+    with Journal(cli.journal) as j:
+        return {o.tenant_id: o for o in j.outcomes(j.runs()[-1].run_id)}
+
+
+def _mi_requests(em: Emulator) -> int:
+    return sum(1 for r in em.requests if r.service == "imds")
+
+
+def test_200_customers_link_through_one_managed_identity_token(
+    emulator_factory: Any, found: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 customer tenants link as the app's per-tenant service principal with one managed-identity token request,
+    no Key Vault request, each link keyed by that tenant's own object ID; a re-run only reads."""
+    em = found(emulator_factory(world(200)))
+    cli = Cli(em, tmp_path, monkeypatch)
+    inv = inventory(tmp_path / "fed.csv", [(customer(n), APP) for n in range(200)])
+    result = cli("link", inv, "--federation-identity", MI_CLIENT, "--concurrency", "32", "--no-recognition")
+    assert result.exit_code == 0, result.output
+    outcomes = _outcomes(cli)
+    assert {o.status.value for o in outcomes.values()} == {"linked"}
+    assert {o.credential_type for o in outcomes.values()} == {"managed_identity_federation"}
+    assert _mi_requests(em) == 1
+    assert not [r for r in em.requests if r.service == "keyvault"]
+    object_ids = {o.object_id for o in outcomes.values()}
+    assert len(object_ids) == 200  # one service principal per consented tenant
+    for n in (0, 199):
+        sp = em.world.app(customer(n), APP)
+        assert sp is not None and em.link(customer(n), sp.object_id) is not None
+    writes = sum(1 for r in em.requests if r.method in ("PUT", "PATCH", "DELETE"))
+    assert cli("link", inv, "--federation-identity", MI_CLIENT, "--no-recognition").exit_code == 0
+    assert {o.status.value for o in _outcomes(cli).values()} == {"already_linked"}
+    assert sum(1 for r in em.requests if r.method in ("PUT", "PATCH", "DELETE")) == writes
+
+
+def test_concurrent_rows_wait_for_one_fetch_and_refresh_before_expiry(emulator_factory: Any, found: Any) -> None:
+    """Fifty rows asking at once share one fetch; the token is fetched again only once past its refresh time
+    (half of a short life), never per row."""
+    em = found(emulator_factory(world(1, mi_token_lifetime_s=120)))
+    now = [time.time()]
+
+    async def scenario() -> list[int]:
+        async with SharedTransport(ca_bundle=str(em.ca_path), limit=8, timeout_s=5) as transport:
+            tokens = FederationTokens(transport, Retrier(DEFAULT_RETRY), clock=lambda: now[0])
+            seen = []
+            first = await asyncio.gather(*(tokens.token(MI_CLIENT, EXCHANGE, CallStats()) for _ in range(50)))
+            assert len({t.token for t in first}) == 1
+            seen.append(_mi_requests(em))
+            now[0] = first[0].expires_on - 70  # before the half-life mark: the same token
+            await tokens.token(MI_CLIENT, EXCHANGE, CallStats())
+            seen.append(_mi_requests(em))
+            now[0] = first[0].expires_on - 50  # past it: one refresh, shared again
+            await asyncio.gather(*(tokens.token(MI_CLIENT, EXCHANGE, CallStats()) for _ in range(10)))
+            seen.append(_mi_requests(em))
+            return seen
+
+    assert asyncio.run(scenario()) == [1, 1, 2]
+
+
+def test_a_short_lived_token_is_refreshed_during_a_run(
+    emulator_factory: Any, found: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the emulator's managed-identity tokens living 2 s, a run that outlasts them refreshes the token (a few
+    requests, not one per row) and every row still links."""
+    em = found(emulator_factory(world(40, mi_token_lifetime_s=2), latency_s=0.02))
+    cli = Cli(em, tmp_path, monkeypatch)
+    inv = inventory(tmp_path / "fed.csv", [(customer(n), APP) for n in range(40)], column=True)
+    result = cli("link", inv, "--concurrency", "4", "--no-recognition")
+    assert result.exit_code == 0, result.output
+    assert {o.status.value for o in _outcomes(cli).values()} == {"linked"}
+    assert 2 <= _mi_requests(em) < 40
+
+
+BAD_ISSUER, BAD_SUBJECT, BAD_AUDIENCE = (f"4a4a4a4a-0000-4000-8000-00000000000{n}" for n in (2, 3, 4))
+
+
+def test_each_refusal_has_its_outcome_and_the_fix(
+    emulator_factory: Any, found: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A federated credential with the wrong issuer, subject or audience is credential_invalid naming what it must
+    trust (from the identity's own token); a tenant that never consented the app is sign_in_failed with the
+    admin-consent link; the good row still links."""
+    t = [customer(n) for n in range(4)]
+    apps = (_app(BAD_ISSUER, [t[1]], issuer="https://sts.windows.net/" + HOME + "/"),
+            _app(BAD_SUBJECT, [t[2]], subject="not-the-identity"),
+            _app(BAD_AUDIENCE, [t[3]], audiences=("api://AzureADTokenExchangeUSGov",)))
+    em = found(emulator_factory(world(4, apps=apps)))
+    cli = Cli(em, tmp_path, monkeypatch)
+    inv = inventory(tmp_path / "fed.csv", [(t[0], APP), (t[1], BAD_ISSUER), (t[2], BAD_SUBJECT),
+                                           (t[3], BAD_AUDIENCE), (SPARE, APP)])
+    result = cli("link", inv, "--federation-identity", MI_CLIENT, "--no-recognition")
+    assert result.exit_code == 1, result.output
+    out = _outcomes(cli)
+    assert out[t[0]].status.value == "linked"
+    trust = f"issuer {em.authority_host}/{HOME}/v2.0 subject {MI_OBJECT} audience {EXCHANGE}"
+    for tenant, code in ((t[1], "AADSTS700211"), (t[2], "AADSTS700213"), (t[3], "AADSTS700212")):
+        assert (out[tenant].status.value, out[tenant].error_code) == ("credential_invalid", code)
+        assert f"the app's federated credential must trust {trust}" in out[tenant].error_message
+    spare = out[SPARE]
+    assert (spare.status.value, spare.error_code) == ("sign_in_failed", "AADSTS700016")
+    assert spare.error_message == (f"an admin of this customer must consent the app: "
+                                   f"{em.authority_host}/{SPARE}/adminconsent?client_id={APP}")
+
+
+@pytest.mark.parametrize("where", ["closed port", "unknown identity"])
+def test_no_managed_identity_is_a_run_level_error_before_any_row(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Without a reachable managed identity (nothing listening, or an identity not attached here) the run stops
+    before any row with one message and the fix; no customer tenant is asked for a token."""
+    em = emulator_factory(world(2))
+    cli = Cli(em, tmp_path, monkeypatch)
+    if where == "closed port":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        monkeypatch.setenv("IDENTITY_ENDPOINT", f"https://127.0.0.1:{port}/metadata/identity/oauth2/token")
+        monkeypatch.setenv("IDENTITY_HEADER", "x")
+        identity = MI_CLIENT
+    else:
+        monkeypatch.setenv("IDENTITY_ENDPOINT", em.imds_endpoint)
+        monkeypatch.setenv("IDENTITY_HEADER", em.identity_header)
+        identity = "9e9e9e9e-0000-4000-8000-000000000009"
+    inv = inventory(tmp_path / "fed.csv", [(customer(0), APP), (customer(1), APP)])
+    result = cli("link", inv, "--federation-identity", identity, "--max-attempts", "2")
+    assert result.exit_code == OperatorAuthError.exit_code, result.output
+    assert "no managed identity here: run where the identity is attached" in result.output
+    assert identity in result.output
+    with Journal(cli.journal) as j:
+        assert j.outcomes(j.runs()[-1].run_id) == []
+    assert not [r for r in em.requests if r.service == "entra" and customer(0) in r.path]
+
+
+def test_secrets_certificates_and_federation_in_one_run(
+    emulator_factory: Any, found: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One inventory mixing Key Vault secrets, certificates and federation rows links them all; only the secret
+    and certificate rows read Key Vault."""
+    mixed = world(3, identities=[
+        {"tenant": customer(0), "credential": "secret", "secret_name": "sp-secret"},
+        {"tenant": customer(1), "credential": "certificate-pem", "secret_name": "sp-pem"},
+        {"tenant": customer(2), "credential": "certificate-pfx", "secret_name": "sp-pfx"},
+    ])
+    em = found(emulator_factory(mixed))
+    cli = Cli(em, tmp_path, monkeypatch)
+    path = tmp_path / "mixed.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["customer", "tenant_id", "client_id", "secret_uri", "credential_type", "federation_identity"])
+        for rec in em.world.identities:
+            writer.writerow([f"Vault {rec.secret_name}", rec.tenant_id, rec.client_id,
+                             f"{em.vault_url(rec.vault)}/secrets/{rec.secret_name}", "", ""])
+        for n in range(3):
+            writer.writerow([f"Fed {n}", customer(n), APP, "", "federated_managed_identity", MI_CLIENT])
+    result = cli("link", path, "--no-recognition")
+    assert result.exit_code == 0, result.output
+    with Journal(cli.journal) as j:
+        outcomes = j.outcomes(j.runs()[-1].run_id)
+    kinds = sorted((o.credential_type or "", o.status.value) for o in outcomes)
+    assert kinds == [("certificate", "linked")] * 2 + [("managed_identity_federation", "linked")] * 3 + [
+        ("secret", "linked")]
+    vault_paths = [r.path for r in em.requests if r.service == "keyvault"]
+    assert vault_paths and all("/secrets/sp-" in p for p in vault_paths)
+    assert _mi_requests(em) == 1
+
+
+def test_federation_check_prints_what_the_credential_must_trust(emulator_factory: Any, found: Any) -> None:
+    """federation-check reads the identity's own token and prints issuer, subject and audience — never the token."""
+    em = found(emulator_factory(world(1)))
+    argv = ["federation-check", "--federation-identity", MI_CLIENT, "--client-id", APP,
+            "--ca-bundle", str(em.ca_path)]
+    result = CliRunner().invoke(app, argv, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"issuer    {em.authority_host}/{HOME}/v2.0" in result.output
+    assert f"subject   {MI_OBJECT}" in result.output
+    assert f"audience  {EXCHANGE}" in result.output
+    assert f"az ad app federated-credential create --id {APP}" in result.output
+    assert "eyJ" not in result.output  # no JWT
+    as_json = CliRunner().invoke(app, [*argv, "--output", "json"], catch_exceptions=False)
+    assert json.loads(as_json.output)["subject"] == MI_OBJECT
