@@ -261,3 +261,112 @@ def test_federation_check_prints_what_the_credential_must_trust(emulator_factory
     assert "eyJ" not in result.output  # no JWT
     as_json = CliRunner().invoke(app, [*argv, "--output", "json"], catch_exceptions=False)
     assert json.loads(as_json.output)["subject"] == MI_OBJECT
+
+
+# -- the inventory -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["managed_identity_federation", "mi_federation", "managed-identity-federation",
+                                      "federated_managed_identity", "MI Federation"])
+def test_every_obvious_spelling_is_a_federation_row(tmp_path: Path, spelling: str) -> None:
+    """The credential type is read in its common spellings; the option supplies the identity."""
+    from orchestrator.inventory import InventoryDefaults, load_inventory
+    from orchestrator.models import CredentialType
+
+    path = tmp_path / "inv.csv"
+    path.write_text(f"customer,tenant_id,client_id,credential_type,partner_id\nA,{customer(1)},{APP},{spelling},"
+                    f"{PARTNER_ID}\n")
+    inv = load_inventory(path, defaults=InventoryDefaults(federation_identity=MI_CLIENT.upper()))
+    assert not inv.problems
+    (row,) = inv.identities
+    assert row.credential_type is CredentialType.MANAGED_IDENTITY_FEDERATION
+    assert (row.federation_identity, row.secret_uri) == (MI_CLIENT, None)
+
+
+def test_a_federation_row_without_an_identity_names_file_line_and_fix(tmp_path: Path) -> None:
+    """Neither the column nor the option: the row is skipped with FILE:LINE and how to fix it; a federation_identity
+    on a secret row is refused too; `validate --federation-identity` accepts the first row."""
+    path = tmp_path / "inv.csv"
+    path.write_text("customer,tenant_id,client_id,credential_type,federation_identity,secret_name,partner_id\n"
+                    f"A,{customer(1)},{APP},mi_federation,,,{PARTNER_ID}\n"
+                    f"B,{customer(2)},{APP},secret,{MI_CLIENT},sp-b,{PARTNER_ID}\n"
+                    f"C,{customer(3)},{APP},mi_federation,not-a-guid,,{PARTNER_ID}\n")
+    result = CliRunner().invoke(app, ["validate", str(path), "--key-vault", "my-vault"])
+    assert result.exit_code == 2
+    assert (f"{path}:2: federation_identity: no managed identity to federate from — pass --federation-identity "
+            "CLIENT_ID or fill federation_identity") in result.output
+    assert f"{path}:3: federation_identity: is only used with credential_type managed_identity_federation" in (
+        result.output)
+    assert f"{path}:4: federation_identity: 'not-a-guid' is not a managed identity's client ID" in result.output
+    fixed = CliRunner().invoke(app, ["validate", str(path), "--key-vault", "my-vault",
+                                     "--federation-identity", MI_CLIENT])
+    assert f"{path}:2:" not in fixed.output and f"{path}:3:" in fixed.output
+
+
+def test_yaml_defaults_and_customer_entries_carry_the_identity(tmp_path: Path) -> None:
+    """A top-level `federation_identity:` is every row's default; a customer entry's own value is inherited by its
+    identities and wins over the default."""
+    from orchestrator.inventory import load_inventory
+
+    other = "3a3a3a3a-0000-4000-8000-000000000002"
+    path = tmp_path / "inv.yaml"
+    path.write_text(f"""partner_id: "{PARTNER_ID}"
+federation_identity: {MI_CLIENT}
+customers:
+  - customer: Relecloud
+    tenant_id: {customer(1)}
+    credential_type: mi_federation
+    identities: [{{client_id: {APP}}}]
+  - customer: VanArsdel
+    tenant_id: {customer(2)}
+    credential_type: managed_identity_federation
+    federation_identity: {other}
+    identities: [{{client_id: {APP}}}]
+""")
+    inv = load_inventory(path)
+    assert not inv.problems
+    assert [(i.customer, i.federation_identity) for i in inv.identities] == [("Relecloud", MI_CLIENT),
+                                                                              ("VanArsdel", other)]
+
+
+# -- the emulator's token exchange ---------------------------------------------------------------------------
+
+
+def _exchange(em: Emulator, tenant: str, assertion: str) -> tuple[int, dict[str, Any]]:
+    """One client-credentials request as APP in `tenant` with `assertion`, over HTTPS trusting the emulator's CA."""
+    import ssl
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    form = urllib.parse.urlencode({
+        "grant_type": "client_credentials", "client_id": APP, "scope": "https://management.azure.com/.default",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+    }).encode()
+    request = urllib.request.Request(f"{em.authority_host}/{tenant}/oauth2/v2.0/token", data=form)
+    context = ssl.create_default_context(cafile=str(em.ca_path))
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:  # noqa: S310 - https only
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_the_emulator_checks_the_managed_identity_tokens_signature_and_expiry(emulator_factory: Any) -> None:
+    """The exchange accepts the emulator's own managed-identity token; the same claims signed by another key are
+    refused (50013), an expired token too (700024)."""
+    from orchestrator.emulator.crypto import jwt_parts, pool_key, sign_rs256
+
+    em = emulator_factory(world(1))
+    mi = em.world.app(HOME, MI_CLIENT)
+    assert mi is not None
+    good, _ = em._server.issue_token(HOME, mi, EXCHANGE)
+    status, body = _exchange(em, customer(0), good)
+    assert status == 200 and body["access_token"]
+    header, claims, _, _ = jwt_parts(good)
+    assert (claims["iss"], claims["sub"], claims["aud"]) == (f"{em.authority_host}/{HOME}/v2.0", MI_OBJECT, EXCHANGE)
+    forged = sign_rs256(pool_key(0), claims, {"kid": header["kid"]})
+    assert _exchange(em, customer(0), forged)[1]["error_codes"] == [50013]
+    expired = sign_rs256(em._server.signing_key, {**claims, "exp": 1_000_000_000}, {"kid": header["kid"]})
+    assert _exchange(em, customer(0), expired)[1]["error_codes"] == [700024]
