@@ -22,7 +22,8 @@ DEMO_FEDERATION_IDENTITY = "f1000001-0000-4000-8000-000000000001"
 
 @contextmanager
 def _operator_env(values: dict[str, str]) -> Iterator[None]:
-    """Set the operator's AZURE_* (and the managed identity's IDENTITY_*) variables for the run only, then restore the environment."""
+    """Set the operator's AZURE_* (and the managed identity's IDENTITY_*) variables for the run only, then restore
+    the environment."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:

@@ -344,7 +344,8 @@ def _exchange(em: Emulator, tenant: str, assertion: str) -> tuple[int, dict[str,
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         "client_assertion": assertion,
     }).encode()
-    request = urllib.request.Request(f"{em.authority_host}/{tenant}/oauth2/v2.0/token", data=form)
+    url = f"{em.authority_host}/{tenant}/oauth2/v2.0/token"
+    request = urllib.request.Request(url, data=form)  # noqa: S310 - an https URL of the loopback emulator
     context = ssl.create_default_context(cafile=str(em.ca_path))
     try:
         with urllib.request.urlopen(request, context=context, timeout=10) as response:  # noqa: S310 - https only
