@@ -371,3 +371,16 @@ def test_the_emulator_checks_the_managed_identity_tokens_signature_and_expiry(em
     assert _exchange(em, customer(0), forged)[1]["error_codes"] == [50013]
     expired = sign_rs256(em._server.signing_key, {**claims, "exp": 1_000_000_000}, {"kid": header["kid"]})
     assert _exchange(em, customer(0), expired)[1]["error_codes"] == [700024]
+
+
+def test_an_imds_host_is_found_the_same_way(emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a VM (IMDS, no IDENTITY_* variables) azure-identity's own discovery finds the identity too: one request."""
+    em = emulator_factory(world(1))
+    monkeypatch.delenv("IDENTITY_ENDPOINT", raising=False)
+    monkeypatch.delenv("IDENTITY_HEADER", raising=False)
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", em.authority_host)  # where IMDS is, on loopback
+    result = CliRunner().invoke(app, ["federation-check", "--federation-identity", MI_CLIENT, "--client-id", APP,
+                                      "--ca-bundle", str(em.ca_path), "--output", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["issuer"] == f"{em.authority_host}/{HOME}/v2.0"
+    assert [(r.service, r.status) for r in em.requests] == [("imds", 200)]
