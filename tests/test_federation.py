@@ -388,3 +388,29 @@ def test_an_imds_host_is_found_the_same_way(emulator_factory: Any, monkeypatch: 
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["issuer"] == f"{em.authority_host}/{HOME}/v2.0"
     assert [(r.service, r.status) for r in em.requests] == [("imds", 200)]
+
+
+def test_an_interrupted_federation_run_resumes(
+    emulator_factory: Any, found: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A federation run cut short resumes like any other: the rows left are linked in the same run, the finished
+    ones are not touched, and the resumed process fetches the managed identity's token once more."""
+    em = found(emulator_factory(world(6)))
+    cli = Cli(em, tmp_path, monkeypatch)
+    inv = inventory(tmp_path / "fed.csv", [(customer(n), APP) for n in range(6)])
+    assert cli("link", inv, "--federation-identity", MI_CLIENT, "--no-recognition").exit_code == 0
+    left = [customer(n) for n in (4, 5)]
+    for tenant in left:  # as if the run died before these two: no outcome, no intent, no link
+        cli.sql("DELETE FROM outcomes WHERE tenant_id=?", tenant)
+        cli.sql("DELETE FROM intents WHERE key=?", f"{tenant}|{APP}")
+        sp = em.world.app(tenant, APP)
+        assert sp is not None
+        em.world.links.pop((tenant, sp.object_id), None)
+    cli.sql("UPDATE runs SET finished_at=NULL, exit_code=NULL")
+    em.reset_log()
+    result = cli("link", inv, "--federation-identity", MI_CLIENT, "--no-recognition", "--resume")
+    assert result.exit_code == 0, result.output
+    outcomes = _outcomes(cli)
+    assert len(outcomes) == 6 and {o.status.value for o in outcomes.values()} == {"linked"}
+    assert _mi_requests(em) == 1
+    assert {r.tenant for r in em.requests if r.service == "entra"} == set(left)
