@@ -289,7 +289,7 @@ def test_every_obvious_spelling_is_a_federation_row(tmp_path: Path, spelling: st
 
 def test_a_federation_row_without_an_identity_names_file_line_and_fix(tmp_path: Path) -> None:
     """Neither the column nor the option: the row is skipped with FILE:LINE and how to fix it; a federation_identity
-    on a secret row is refused too; `validate --federation-identity` accepts the first row."""
+    on a secret row is refused too; the option (here as the loader's default) mends the first row."""
     path = tmp_path / "inv.csv"
     path.write_text("customer,tenant_id,client_id,credential_type,federation_identity,secret_name,partner_id\n"
                     f"A,{customer(1)},{APP},mi_federation,,,{PARTNER_ID}\n"
@@ -302,9 +302,10 @@ def test_a_federation_row_without_an_identity_names_file_line_and_fix(tmp_path: 
     assert f"{path}:3: federation_identity: is only used with credential_type managed_identity_federation" in (
         result.output)
     assert f"{path}:4: federation_identity: 'not-a-guid' is not a managed identity's client ID" in result.output
-    fixed = CliRunner().invoke(app, ["validate", str(path), "--key-vault", "my-vault",
-                                     "--federation-identity", MI_CLIENT])
-    assert f"{path}:2:" not in fixed.output and f"{path}:3:" in fixed.output
+    from orchestrator.inventory import InventoryDefaults, load_inventory
+
+    fixed = load_inventory(path, defaults=InventoryDefaults(key_vault="my-vault", federation_identity=MI_CLIENT))
+    assert [(p.line, p.column) for p in fixed.problems] == [(3, "federation_identity"), (4, "federation_identity")]
 
 
 def test_yaml_defaults_and_customer_entries_carry_the_identity(tmp_path: Path) -> None:

@@ -16,18 +16,7 @@ if TYPE_CHECKING:
     pass
 
 from .app import _errors, app, err, out
-from .options import (
-    CloudOpt,
-    FederationOpt,
-    InventoryArg,
-    JournalOpt,
-    Output,
-    OutputOpt,
-    PartnerOpt,
-    ReportDirOpt,
-    SheetOpt,
-    VaultOpt,
-)
+from .options import CloudOpt, InventoryArg, JournalOpt, Output, OutputOpt, PartnerOpt, ReportDirOpt, SheetOpt, VaultOpt
 
 
 @app.command()
@@ -37,7 +26,6 @@ def validate(
     key_vault: VaultOpt = None,
     cloud: CloudOpt = Cloud.PUBLIC,
     sheet: SheetOpt = None,
-    federation_identity: FederationOpt = None,
 ) -> None:
     """Check an inventory without signing in anywhere: every problem as FILE:LINE: column: what — fix."""
     from ..inventory import InventoryDefaults, load_inventory
@@ -45,8 +33,7 @@ def validate(
     with _errors():
         inv = load_inventory(
             inventory,
-            defaults=InventoryDefaults(partner_id=partner_id, key_vault=key_vault, cloud=cloud, sheet=sheet,
-                                       federation_identity=federation_identity),
+            defaults=InventoryDefaults(partner_id=partner_id, key_vault=key_vault, cloud=cloud, sheet=sheet),
         )
     for warning in inv.warnings:
         err.print(f"warning: {warning}", markup=False)
