@@ -12,8 +12,14 @@ from ..models import Cloud
 from .app import _errors, app, out
 from .options import CaOpt, CloudOpt, FederationOpt, Output, OutputOpt
 
+#: The help's examples, in the form of app.examples() (kept as written: click's \b).
+_EXAMPLES = "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in (
+    "pal-orchestrator federation-check --federation-identity MI_CLIENT_ID --client-id APP_ID",
+    "pal-orchestrator federation-check --federation-identity MI_CLIENT_ID --client-id APP_ID --output json",
+))
 
-@app.command("federation-check")
+
+@app.command("federation-check", epilog=_EXAMPLES)
 def federation_check(
     federation_identity: FederationOpt = None,
     client_id: Annotated[
