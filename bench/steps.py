@@ -20,7 +20,7 @@ from orchestrator.settings import DEFAULT_CONCURRENCY
 
 from .figures import latency_bound_s, step_figures
 from .measure import BenchError, clean_env, run_measured
-from .worlds import OPERATOR, PARTNER_ID, Plan, write_inventory
+from .worlds import FEDERATION_IDENTITY, OPERATOR, PARTNER_ID, Plan, write_inventory
 
 if TYPE_CHECKING:
     from orchestrator.emulator.process import EmulatorProcess as _Child
@@ -98,6 +98,8 @@ class Bench:
         return clean_env({
             "AZURE_TENANT_ID": OPERATOR["tenant"], "AZURE_CLIENT_ID": OPERATOR["client_id"],
             "AZURE_CLIENT_SECRET": self.operator_secret, "AZURE_AUTHORITY_HOST": self.em.url,
+            # federation rows: the managed identity, IMDS style (azure-identity's own discovery)
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST": self.em.url,
         })
 
     def link_argv(self, inventory: Path, journal: Path, reports: Path, extra: Sequence[str] = ()) -> list[str]:
@@ -105,7 +107,8 @@ class Bench:
         return [
             sys.executable, "-m", "orchestrator", "link", str(inventory), "--partner-id", PARTNER_ID,
             "--cloud", "custom", "--authority-host", em.url, "--arm-endpoint", em.url + "/", "--ca-bundle", em.ca,
-            "--operator-auth", "env", "--journal", str(journal), "--report-dir", str(reports), *extra,
+            "--operator-auth", "env", "--journal", str(journal), "--report-dir", str(reports),
+            "--federation-identity", FEDERATION_IDENTITY["client_id"], *extra,
         ]
 
     def link_step(

@@ -15,9 +15,14 @@ VAULT = "pal-bench"
 
 #: The issue's credential mix, per 10 identities: 5 secrets, 3 PEM certificates, 2 PFX certificates.
 MIX = ("secret",) * 5 + ("certificate-pem",) * 3 + ("certificate-pfx",) * 2
-CREDENTIAL_KINDS = ("secret", "certificate-pem", "certificate-pfx")
+#: `federation`: no secret; one multi-tenant app signed in with a managed identity's token (docs/federation.md).
+CREDENTIAL_KINDS = ("secret", "certificate-pem", "certificate-pfx", "federation")
 
 OPERATOR = {"tenant": "0e0e0e0e-0000-4000-8000-0000000000b1", "client_id": "0e0e0e0e-0000-4000-8000-0000000000c1"}
+#: The user-assigned managed identity (in the operator's tenant) and the multi-tenant app that trusts it.
+FEDERATION_IDENTITY = {"client_id": "0e0e0e0e-0000-4000-8000-0000000000d1",
+                       "object_id": "0e0e0e0e-0000-4000-8000-0000000000d2"}
+FEDERATION_APP = "0e0e0e0e-0000-4000-8000-0000000000e1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +42,8 @@ def _guid(prefix: int, n: int, salt: int) -> str:
 def identity_set(name: str, prefix: int, n: int, kinds: Sequence[str] = MIX) -> list[Entry]:
     """`n` identities, one per tenant, credentials cycling through `kinds`; IDs are deterministic."""
     return [
-        Entry(_guid(prefix, i, 0xA), _guid(prefix, i, 0xC), kinds[i % len(kinds)], f"{name}-{i:06d}")
+        Entry(_guid(prefix, i, 0xA), FEDERATION_APP if kinds[i % len(kinds)] == "federation" else _guid(prefix, i, 0xC),
+              kinds[i % len(kinds)], f"{name}-{i:06d}")
         for i in range(n)
     ]
 
@@ -75,14 +81,22 @@ class Plan:
 
 def write_world(path: Path, entries: Iterator[Entry], operator_secret: str) -> int:
     """The world YAML the emulator subprocess loads: operator, one vault, the partner, every identity."""
-    identities = [
-        {"tenant": e.tenant_id, "client_id": e.client_id, "credential": e.credential, "secret_name": e.secret_name,
-         "vault": VAULT}
-        for e in entries
-    ]
+    identities, consented = [], []
+    for e in entries:
+        if e.credential == "federation":
+            consented.append(e.tenant_id)
+        else:
+            identities.append({"tenant": e.tenant_id, "client_id": e.client_id, "credential": e.credential,
+                               "secret_name": e.secret_name, "vault": VAULT})
+    home = OPERATOR["tenant"]
+    app = {"client_id": FEDERATION_APP, "multi_tenant": True, "consented_in": consented,
+           "federated_credentials": [{"issuer": "{authority}/" + home + "/v2.0",
+                                      "subject": FEDERATION_IDENTITY["object_id"]}]}
     world = {
         "seed": 6,
         "operator": {**OPERATOR, "secret": operator_secret},
+        "tenants": [{"tenant_id": home, "apps": [app]}],
+        "managed_identities": [{"tenant": home, **FEDERATION_IDENTITY}],
         "vaults": [{"name": VAULT}],
         "partners": [{"partner_id": PARTNER_ID, "name": "Bench Partner"}],
         "identities": identities,
@@ -91,15 +105,19 @@ def write_world(path: Path, entries: Iterator[Entry], operator_secret: str) -> i
     path.touch(mode=0o600)
     with path.open("w", encoding="utf-8") as fh:
         yaml.dump(world, fh, Dumper=dumper, default_flow_style=False, sort_keys=False)
-    return len(identities)
+    return len(identities) + len(consented)
 
 
 def write_inventory(path: Path, url: str, entries: Sequence[Entry]) -> Path:
-    """A CSV inventory (customer, tenant_id, client_id, secret_uri) on the emulator's vault."""
+    """A CSV inventory (customer, tenant_id, client_id, secret_uri, credential_type) on the emulator's vault;
+    federation rows name the multi-tenant app and read no vault."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["customer", "tenant_id", "client_id", "secret_uri"])
+        writer.writerow(["customer", "tenant_id", "client_id", "secret_uri", "credential_type"])
         for e in entries:
-            writer.writerow([f"Customer {e.secret_name}", e.tenant_id, e.client_id,
-                             f"{url}/vaults/{VAULT}/secrets/{e.secret_name}"])
+            if e.credential == "federation":
+                writer.writerow([f"Customer {e.secret_name}", e.tenant_id, e.client_id, "", "mi_federation"])
+            else:
+                writer.writerow([f"Customer {e.secret_name}", e.tenant_id, e.client_id,
+                                 f"{url}/vaults/{VAULT}/secrets/{e.secret_name}", ""])
     return path

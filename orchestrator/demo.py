@@ -21,11 +21,14 @@ DEMO_PARTNER_ID = "4812345"
 DEMO_VAULT = "pal-demo"
 #: The managing tenant's own principals (Azure Lighthouse), beside the demo inventory.
 LIGHTHOUSE_INVENTORY = "demo-lighthouse.csv"
+#: The user-assigned managed identity the demo's managed_identity_federation rows sign in through.
+DEMO_FEDERATION_IDENTITY = "f1000001-0000-4000-8000-000000000001"
 
 
 @contextmanager
 def _operator_env(values: dict[str, str]) -> Iterator[None]:
-    """Set the operator's AZURE_* variables for the run only, then restore the environment."""
+    """Set the operator's AZURE_* (and the managed identity's IDENTITY_*) variables for the run only, then restore
+    the environment."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -61,6 +64,9 @@ def run_demo(
             "AZURE_CLIENT_ID": op.client_id,
             "AZURE_CLIENT_SECRET": op.secret,
             "AZURE_AUTHORITY_HOST": emu.authority_host,
+            # the managed identity, as App Service / Container Apps expose it (azure-identity finds it there)
+            "IDENTITY_ENDPOINT": emu.imds_endpoint,
+            "IDENTITY_HEADER": emu.identity_header,
         }
         options = [
             "--partner-id", DEMO_PARTNER_ID,
@@ -68,6 +74,7 @@ def run_demo(
             "--authority-host", emu.authority_host,
             "--arm-endpoint", emu.arm_endpoint,
             "--key-vault", emu.vault_url(DEMO_VAULT),
+            "--federation-identity", DEMO_FEDERATION_IDENTITY,
             "--ca-bundle", str(emu.ca_path),
             "--operator-auth", "env",
             "--journal", str(journal),

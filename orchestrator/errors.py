@@ -7,7 +7,7 @@
     ├── JournalError              the journal cannot be opened or a run is not in it (exit 2)
     │   ├── JournalBusyError      another run holds the journal (exit 2)
     │   └── InventoryChangedError --resume of an inventory whose SHA-256 changed, without --force (exit 2)
-    ├── OperatorAuthError         the orchestrator's own sign-in (for Key Vault) failed (exit 2)
+    ├── OperatorAuthError         the orchestrator's own sign-in (Key Vault, federation MI) failed (exit 2)
     ├── EndpointError             an ARM endpoint cannot be reached or does not answer as ARM (exit 2)
     └── ReportError               a report cannot be written, e.g. an unsafe report directory (exit 2)
         └── ReportWriteError      the report directory cannot be written (permissions, full disk); after a run's
@@ -48,7 +48,7 @@ class InventoryChangedError(JournalError):
 
 
 class OperatorAuthError(PalError):
-    """The orchestrator's own sign-in, used to read Key Vault, failed."""
+    """The orchestrator's own sign-in failed: to read Key Vault, or its managed identity for federation rows."""
 
 
 class EndpointError(PalError):

@@ -48,6 +48,7 @@ from .credentials import (
     support_ids,
     token_claims,
 )
+from .federation import FederationTokens, is_federation
 from .guard import NameGuard
 from .logs import log_as
 from .models import Command, CredentialType, Identity, LinkState, Outcome, SharedCause, Status
@@ -105,6 +106,7 @@ class LinkContext:
     #: object ID → (key, FILE:LINE) of the first row that signed in as it: one principal, one write per run
     principals: dict[str, tuple[str, str]] = field(default_factory=dict)
     guard: NameGuard | None = None  # link runs: the first write per partner ID goes alone and names the partner
+    federation: FederationTokens | None = None  # managed_identity_federation rows: the run's shared MI tokens
 
 
 class _Run:
@@ -188,6 +190,10 @@ async def _read_material(run: _Run) -> Material | None:
         return None
     if identity.credential_type in (CredentialType.MANAGED_IDENTITY, CredentialType.FEDERATED):
         return None
+    if is_federation(identity):
+        if ctx.federation is None:
+            raise IdentityFailure(Status.FAILED, "NoFederation", "this run has no managed identity to federate from")
+        return None
     if identity.secret_uri is None or ctx.vault is None:
         raise IdentityFailure(Status.CREDENTIAL_MISSING, "NoSecretLocation", "no Key Vault secret is given")
     vault = ctx.vault
@@ -216,7 +222,7 @@ async def _sign_in(run: _Run, material: Material | None, endpoints: Endpoints) -
         if ctx.self_credential is not None:  # the operator's own credential: shared, closed by the runner
             own: AccessToken = await ctx.self_credential.get_token(scope)
             return own
-        credential = _credential_for(identity, material, endpoints, ctx.transport)
+        credential = _credential_for(identity, material, endpoints, ctx.transport, ctx.federation)
         try:
             token: AccessToken = await credential.get_token(scope)
             return token
@@ -224,6 +230,8 @@ async def _sign_in(run: _Run, material: Material | None, endpoints: Endpoints) -
             await credential.close()
 
     try:
+        if ctx.federation is not None and is_federation(identity):  # the shared MI token, fetched outside retries
+            await ctx.federation.prepare(identity, endpoints, run.stats)
         return await ctx.retrier.call(attempt, run.stats)
     except ClientAuthenticationError as exc:
         if classify(exc).transient:
@@ -231,6 +239,10 @@ async def _sign_in(run: _Run, material: Material | None, endpoints: Endpoints) -
         code = aadsts_code_of(exc)
         message = _message_of(exc)
         ids = support_ids(exc)
+        if ctx.federation is not None and is_federation(identity):
+            failure = ctx.federation.failure(identity, endpoints, code, message, ids)
+            if failure is not None:
+                raise failure from None
         if code in AADSTS_EXPIRED:
             raise IdentityFailure(Status.CREDENTIAL_EXPIRED, f"AADSTS{code}", message, ids=ids) from None
         if code in AADSTS_INVALID:
@@ -241,8 +253,11 @@ async def _sign_in(run: _Run, material: Material | None, endpoints: Endpoints) -
 
 
 def _credential_for(
-    identity: Identity, material: Material | None, endpoints: Endpoints, transport: SharedTransport
+    identity: Identity, material: Material | None, endpoints: Endpoints, transport: SharedTransport,
+    federation: FederationTokens | None = None,
 ) -> Any:
+    if federation is not None and is_federation(identity):
+        return federation.credential(identity, endpoints)
     if identity.credential_type is CredentialType.MANAGED_IDENTITY:
         kwargs = transport.client_kwargs()
         return ManagedIdentityCredential(client_id=identity.client_id or None, **kwargs)

@@ -28,6 +28,8 @@ class CredentialType(StrEnum):
     CERTIFICATE = "certificate"
     MANAGED_IDENTITY = "managed_identity"
     FEDERATED = "federated"
+    #: a multi-tenant app signed in with a managed identity's token as its client assertion (no secret anywhere)
+    MANAGED_IDENTITY_FEDERATION = "managed_identity_federation"
 
 
 class Command(StrEnum):
@@ -101,6 +103,7 @@ class Identity:
     extra: tuple[tuple[str, str], ...] = ()
     source: str = ""
     line: int = 0
+    federation_identity: str | None = None  # the managed identity (client ID) a federation row signs in through
 
     @property
     def key(self) -> str:

@@ -36,6 +36,7 @@ from .errors import (
     ReportWriteError,
     UsageError,
 )
+from .federation import FederationTokens, is_federation
 from .guard import NameGuard
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
@@ -77,6 +78,7 @@ class RunOptions:
     self_link: bool = False
     vault_host_suffixes: tuple[str, ...] = ()
     partner_name: str | None = None  # --partner-name: the name the service must give the --partner-id partner
+    federation_identity: str | None = None  # --federation-identity: the MI managed_identity_federation rows use
 
     def recorded(self) -> dict[str, Any]:
         """The options as recorded in the journal (no secret is ever an option)."""
@@ -161,7 +163,8 @@ def load(options: RunOptions) -> Inventory:
     return load_inventory(
         options.inventory,
         defaults=InventoryDefaults(
-            partner_id=options.partner_id, key_vault=options.key_vault, cloud=options.cloud, sheet=options.sheet
+            partner_id=options.partner_id, key_vault=options.key_vault, cloud=options.cloud, sheet=options.sheet,
+            federation_identity=options.federation_identity,
         ),
     )
 
@@ -448,7 +451,8 @@ def endpoints_resolver(options: RunOptions) -> Callable[[Identity], Endpoints]:
 
 
 def _needs_vault(identity: Identity) -> bool:
-    return identity.credential_type not in (CredentialType.MANAGED_IDENTITY, CredentialType.FEDERATED)
+    return identity.credential_type not in (CredentialType.MANAGED_IDENTITY, CredentialType.FEDERATED,
+                                            CredentialType.MANAGED_IDENTITY_FEDERATION)
 
 
 async def _fan_out(
@@ -485,6 +489,9 @@ async def _fan_out(
         try:
             if vault is not None:
                 await _warm(vault, identities, retrier)
+            federation = FederationTokens(transport, retrier) if any(map(is_federation, identities)) else None
+            if federation is not None:
+                await federation.warm(identities)  # no managed identity here: a run-level error before any row
             clients = ArmClients(transport)
             ctx = LinkContext(
                 command=options.command,
@@ -500,6 +507,7 @@ async def _fan_out(
                 guard=NameGuard(run.expected_names, announce) if options.command is Command.LINK else None,
                 recognizer=recognizer_factory(transport, retrier) if recognizer_factory else None,
                 self_credential=self_credential,
+                federation=federation,
             )
             try:
                 await _pool(identities, ctx, options.concurrency, breaker, on_outcome)

@@ -26,7 +26,9 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
         "report_scale": steps["report_scale"], "sweep-4": steps["concurrency_sweep"]["4"],
         **{f"cpu-{k}": v for k, v in steps["cpu_by_credential"].items()},
     }
-    assert set(steps["cpu_by_credential"]) == {"baseline", "secret", "certificate-pem", "certificate-pfx"}
+    assert set(steps["cpu_by_credential"]) == {"baseline", "secret", "certificate-pem", "certificate-pfx",
+                                                "federation"}
+    assert steps["cpu_by_credential"]["federation"]["statuses"] == {"linked": 3}
     for name, step in flat.items():
         missing = [k for k in STEP_KEYS if k not in step]
         assert not missing, f"{name} lacks {missing}"
@@ -37,7 +39,7 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
     assert steps["link"]["emulator_cpu_s"] is not None
     assert steps["seeds_way"]["skipped"] is True
     assert steps["inventory_scale"]["identities"] == 200
-    for kind in ("secret", "certificate-pem", "certificate-pfx"):
+    for kind in ("secret", "certificate-pem", "certificate-pfx", "federation"):
         assert "marginal_cpu_ms_per_identity" in steps["cpu_by_credential"][kind]
     assert set(doc["ratios"]) >= {"link_vs_seeds_throughput", "link_vs_sequential_throughput",
                                   "latency_bound_ideal_s", "link_measured_s"}

@@ -665,7 +665,7 @@ def test_yaml_defaults_beat_options_and_unknown_keys_warn(tmp_path: Path) -> Non
     assert inv.identities[0].partner_id == "7654321"
     assert inv.warnings == (
         f"{path}:2: unknown top-level key 'vesion' ignored — expected partner_id, key_vault, "
-        "cloud, identities or customers",
+        "cloud, federation_identity, identities or customers",
     )
 
 

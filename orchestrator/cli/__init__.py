@@ -13,9 +13,10 @@ completed with failures/skipped rows, 2 usage error or nothing ran, 3 stopped ea
     reading.py   validate, report, runs
     tools.py     emulator, demo
     lighthouse.py  lighthouse (Azure Lighthouse delegations)
+    federation.py  federation-check (secretless sign-in through a managed identity)
 """
 
-from . import lighthouse, reading, runs, tools  # noqa: F401 - importing a module registers its commands
+from . import federation, lighthouse, reading, runs, tools  # noqa: F401 - importing a module registers its commands
 from .app import app, main
 
 __all__ = ["app", "main"]

@@ -123,6 +123,13 @@ ExpiryOpt = Annotated[
                  help="Credentials expiring within this many days are listed in the report."),
 ]
 
+FederationOpt = Annotated[
+    str | None,
+    typer.Option("--federation-identity", envvar="PAL_FEDERATION_IDENTITY", metavar="CLIENT_ID",
+                 help="Client ID of the user-assigned managed identity that managed_identity_federation rows "
+                      "without a federation_identity sign in through (see docs/federation.md)."),
+]
+
 
 _RUN_OPTIONS: list[tuple[str, Any, Any]] = [
     ("partner_id", PartnerOpt, None),
@@ -142,6 +149,7 @@ _RUN_OPTIONS: list[tuple[str, Any, Any]] = [
     ("retry_after_cap", RetryCapOpt, DEFAULT_RETRY.retry_after_cap_s),
     ("timeout", TimeoutOpt, DEFAULT_RETRY.timeout_s),
     ("debug", DebugOpt, False),
+    ("federation_identity", FederationOpt, None),
 ]
 
 
@@ -175,6 +183,7 @@ def _run_kwargs(shared: dict[str, Any]) -> dict[str, Any]:
         "journal": str(shared["journal"]), "report_dir": str(shared["report_dir"]), "sheet": shared["sheet"],
         "retry": replace(DEFAULT_RETRY, attempts=shared["max_attempts"], retry_after_cap_s=shared["retry_after_cap"],
                          timeout_s=shared["timeout"]),
+        "federation_identity": shared["federation_identity"] or None,
     }
 
 

@@ -299,6 +299,9 @@ class Entra:
         sub = str(claims.get("sub", ""))
         aud = claims.get("aud", "")
         auds = {str(a) for a in aud} if isinstance(aud, list) else {str(aud)}
+        if header.get("kid") == self.core.kid:  # a managed identity's token, signed by this emulator
+            self._check_exchange(app, claims, signing_input, signature, now)
+            return
         issuer = self.core.world.issuers.get(iss)
         match = [f for f in app.federated if f.issuer == iss and f.subject == sub and f.audience in auds]
         if issuer is None or not match:
@@ -313,3 +316,32 @@ class Entra:
         except JwtError:
             raise Reply(self.error(400, "invalid_client", 50013, "Assertion failed signature validation.")) from None
         self._check_times(claims, now, federated=True)
+
+    def _check_exchange(
+        self, app: App, claims: Mapping[str, Any], signing_input: bytes, signature: bytes, now: float
+    ) -> None:
+        """A managed identity's token as the client assertion of a (multi-tenant) app: signature, then the app's
+        federated credentials by issuer (700211), subject (700213) and audience (700212), then its times."""
+        try:
+            verify_signature("RS256", self.core.signing_key.public_key(), signing_input, signature)
+        except JwtError:
+            raise Reply(self.error(400, "invalid_client", 50013, "Assertion failed signature validation.")) from None
+        iss, sub = str(claims.get("iss", "")), str(claims.get("sub", ""))
+        aud = claims.get("aud", "")
+        auds = {str(a) for a in aud} if isinstance(aud, list) else {str(aud)}
+        # a world names this emulator's own authority as `{authority}` (its URL is known only once it listens)
+        by_issuer = [f for f in app.federated if f.issuer.replace("{authority}", self.core.url) == iss]
+        by_subject = [f for f in by_issuer if f.subject == sub]
+        if not by_issuer:
+            code, what = 700211, f"No matching federated identity record found for presented assertion issuer '{iss}'."
+        elif not by_subject:
+            code, what = 700213, f"No matching federated identity record found for presented assertion subject '{sub}'."
+        elif not any(f.audience in auds for f in by_subject):
+            code, what = 700212, ("No matching federated identity record found for presented assertion audience "
+                                  f"'{', '.join(sorted(auds))}'.")
+        else:
+            self._check_times(claims, now, federated=True)
+            return
+        raise Reply(self.error(400, "invalid_client", code, f"{what} Please check your federated identity "
+                                                            "credential Subject, Audience and Issuer against the "
+                                                            "presented assertion."))

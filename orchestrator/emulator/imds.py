@@ -61,7 +61,8 @@ class Imds:
         tenant, app = found
         if tenant.deactivated or not app.enabled:
             return _invalid("Identity is disabled")
-        token, expires_in = self.core.issue_token(tenant.tenant_id, app, resource)
+        token, expires_in = self.core.issue_token(tenant.tenant_id, app, resource,
+                                                  lifetime_s=self.core.world.mi_token_lifetime_s)
         now = int(time.time())
         body = {
             "access_token": token, "client_id": app.client_id, "expires_in": str(expires_in),

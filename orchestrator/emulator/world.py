@@ -134,6 +134,8 @@ class World:
         #: Azure Lighthouse offers (see offers.py) and the page size of list answers (0: one page)
         self.lighthouse: list[LighthouseOffer] = []
         self.page_size = 0
+        #: lifetime of managed-identity (IMDS / App Service) tokens; shorten it to exercise refreshes
+        self.mi_token_lifetime_s: int = 3600
         self.lock = threading.RLock()
         self._rng = random.Random(seed)
         self._cert_counter = 0
@@ -444,6 +446,9 @@ class World:
             world.add_federated_issuer(f["issuer"] if isinstance(f, Mapping) else str(f), key_index=3 + i)
         for i, ident in enumerate(_as_list(data.get("identities"), "identities")):
             world._load_identity(ident, f"identities[{i}]")
+        world.mi_token_lifetime_s = int(data.get("mi_token_lifetime_s", world.mi_token_lifetime_s))
+        for i, mi in enumerate(_as_list(data.get("managed_identities"), "managed_identities")):
+            world._load_managed_identity(mi, f"managed_identities[{i}]")
         for i, link in enumerate(_as_list(data.get("links"), "links")):
             where = f"links[{i}]"
             tid = str(link.get("tenant", ""))
@@ -495,8 +500,9 @@ class World:
             pem = c["pem"] if isinstance(c, Mapping) else str(c)
             certs.append(certificate_info(x509.load_pem_x509_certificate(pem.encode())))
         fed = [
-            FederatedCredential(f["issuer"], f["subject"], f.get("audience", FEDERATED_AUDIENCE))
+            FederatedCredential(f["issuer"], f["subject"], audience)
             for f in _as_list(a.get("federated_credentials"), f"{where}.federated_credentials")
+            for audience in _as_list(f.get("audiences") or [f.get("audience", FEDERATED_AUDIENCE)], f"{where}.audience")
         ]
         app = self.add_app(
             tenant_id, a.get("client_id"), object_id=a.get("object_id"), display_name=a.get("display_name", ""),
@@ -510,6 +516,24 @@ class World:
                 app.secrets.append(AppSecret(str(s["value"]), _time(s.get("expires"), f"{where}.secrets")))
             else:
                 app.secrets.append(AppSecret(str(s)))
+        if a.get("multi_tenant"):
+            for c in _as_list(a.get("consented_in"), f"{where}.consented_in"):
+                self.consent(app, c["tenant"] if isinstance(c, Mapping) else str(c),
+                             roles=c.get("roles") if isinstance(c, Mapping) else None)
+
+    def consent(self, app: App, tenant_id: str, *, roles: Mapping[str, Iterable[str]] | None = None) -> App:
+        """Provision a multi-tenant app in another tenant (admin consent): a service principal there with its own
+        object ID, sharing the app registration's federated credentials."""
+        sp = self.add_app(tenant_id, app.client_id, display_name=app.display_name, roles=roles)
+        sp.federated = app.federated  # one registration: its credentials are the same object everywhere
+        return sp
+
+    def _load_managed_identity(self, m: Mapping[str, Any], where: str) -> None:
+        """A user-assigned managed identity: answers IMDS / App Service token requests for its client ID."""
+        if not isinstance(m, Mapping) or "tenant" not in m:
+            raise WorldError(f"{where}: needs tenant (and client_id, object_id)")
+        self.add_app(str(m["tenant"]), m.get("client_id"), object_id=m.get("object_id"),
+                     display_name=m.get("display_name", ""), managed_identity=True)
 
     def _load_vault(self, v: Mapping[str, Any], where: str) -> None:
         try:

@@ -22,6 +22,7 @@ from .schema import (
     CREDENTIAL_TYPE,
     CREDENTIAL_TYPES,
     CUSTOMER,
+    FEDERATION_IDENTITY,
     KEY_VAULT,
     PARTNER_ID,
     PARTNER_ID_FORMAT,
@@ -143,7 +144,7 @@ def credential_type(cells: Cells) -> CredentialType | Fault | None:
     if known is None:
         return Fault(
             f"{show(raw)} is not a credential type",
-            "use secret, certificate, managed_identity or federated, or leave it empty",
+            "use secret, certificate, managed_identity, federated or managed_identity_federation, or leave it empty",
         )
     return known
 
@@ -230,7 +231,7 @@ def secret_uri(cells: Cells) -> str | Fault | None:
     return Fault(
         "no credential location",
         "add secret_uri, or secret_name (with key_vault or --key-vault), or set "
-        "credential_type to managed_identity or federated",
+        "credential_type to managed_identity, federated or managed_identity_federation",
     )
 
 
@@ -279,9 +280,31 @@ def token_file(cells: Cells) -> str | Fault | None:
     if not path:
         return None
     in_vault = cells.reads_key_vault()
-    if in_vault or (in_vault is False and cells.credential_type is CredentialType.MANAGED_IDENTITY):
+    if in_vault or (in_vault is False and cells.credential_type is not CredentialType.FEDERATED):
         return _ONLY_FEDERATED
     return path
+
+
+def federation_identity(cells: Cells) -> str | Fault | None:
+    """The managed identity (client ID) a managed_identity_federation row signs in through: the row's own, its
+    YAML default, or --federation-identity. Any other row must leave the column empty."""
+    raw, origin = cells.raw[FEDERATION_IDENTITY], ""
+    kind = cells.credential_type
+    if kind is not CredentialType.MANAGED_IDENTITY_FEDERATION:
+        if raw and CREDENTIAL_TYPE in cells.clean:
+            return Fault("is only used with credential_type managed_identity_federation",
+                         "clear it, or set credential_type to managed_identity_federation")
+        return None
+    if not raw and cells.scope.federation_identity:
+        raw, origin = cells.scope.federation_identity, f" (from {cells.scope.federation_from})"
+    if not raw:
+        return Fault("no managed identity to federate from",
+                     "pass --federation-identity CLIENT_ID or fill federation_identity")
+    guid = _guid(raw)
+    if guid and guid != _NIL_GUID:
+        return guid
+    return Fault(f"{show(raw)}{origin} is not a managed identity's client ID",
+                 f"use the user-assigned managed identity's Client ID (a GUID, e.g. {GUID_EXAMPLE})")
 
 
 Validator = Callable[[Cells], Clean | Fault]
@@ -298,6 +321,7 @@ VALIDATORS: Final[Mapping[str, Validator]] = {
     SECRET_NAME: secret_name,
     KEY_VAULT: key_vault,
     TOKEN_FILE: token_file,
+    FEDERATION_IDENTITY: federation_identity,
 }
 
 

@@ -1,4 +1,5 @@
-"""Where an empty `partner_id`, `key_vault` or `cloud` cell gets its value, and where that value came from.
+"""Where an empty `partner_id`, `key_vault`, `cloud` or `federation_identity` cell gets its value, and where
+that value came from.
 
 From strongest to weakest: the row, a YAML customer entry (inherited by the reader), the YAML top level, the
 command-line options. A bad default is reported on every row that uses it, naming where it came from.
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..models import Cloud
-from .schema import CLOUD, KEY_VAULT, PARTNER_ID, PARTNER_ID_FORMAT
+from .schema import CLOUD, FEDERATION_IDENTITY, KEY_VAULT, PARTNER_ID, PARTNER_ID_FORMAT
 from .text import clean, looks_secret, show
 
 
@@ -23,6 +24,7 @@ class InventoryDefaults:
     key_vault: str | None = None
     cloud: Cloud = Cloud.PUBLIC
     sheet: str | None = None
+    federation_identity: str | None = None
 
 
 NO_DEFAULTS: Final = InventoryDefaults()
@@ -52,6 +54,8 @@ class Scope:
     key_vault_from: str
     cloud: str
     cloud_from: str
+    federation_identity: str | None = None
+    federation_from: str = "--federation-identity"
 
     @classmethod
     def of_options(cls, defaults: InventoryDefaults) -> Scope:
@@ -63,6 +67,7 @@ class Scope:
             "--key-vault",
             str(defaults.cloud),
             "--cloud",
+            clean(defaults.federation_identity) if defaults.federation_identity else None,
         )
 
     def override(self, values: Mapping[str, str], where: Mapping[str, str]) -> Scope:
@@ -70,6 +75,7 @@ class Scope:
         partner = values.get(PARTNER_ID, "")
         vault = values.get(KEY_VAULT, "")
         cloud = values.get(CLOUD, "")
+        federation = values.get(FEDERATION_IDENTITY, "")
         return Scope(
             partner or self.partner_id,
             where[PARTNER_ID] if partner else self.partner_from,
@@ -77,4 +83,6 @@ class Scope:
             where[KEY_VAULT] if vault else self.key_vault_from,
             cloud or self.cloud,
             where[CLOUD] if cloud else self.cloud_from,
+            federation or self.federation_identity,
+            where[FEDERATION_IDENTITY] if federation else self.federation_from,
         )

@@ -31,7 +31,8 @@ Issue = tuple[str, str, str]
 
 @dataclass(frozen=True, slots=True)
 class FileDefaults:
-    """`partner_id` / `key_vault` / `cloud` a file sets for all its rows (YAML's top level), and where each was set."""
+    """`partner_id` / `key_vault` / `cloud` / `federation_identity` a file sets for all its rows (YAML's top
+    level), and where each was set."""
 
     values: Mapping[str, str]
     origins: Mapping[str, str]

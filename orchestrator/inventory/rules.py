@@ -15,7 +15,7 @@ from ..models import Identity, Problem, SkippedRow
 from .columns import Cells, secret_location, validate
 from .defaults import Scope
 from .reading import FileDefaults, Issue, RawRow
-from .schema import CLIENT_ID, CUSTOMER, PARTNER_ID, TENANT_ID, TEXT_COLUMNS, TOKEN_FILE
+from .schema import CLIENT_ID, CUSTOMER, FEDERATION_IDENTITY, PARTNER_ID, TENANT_ID, TEXT_COLUMNS, TOKEN_FILE
 from .text import BIDI, clean, safe
 from .vaults import Vaults
 
@@ -143,6 +143,7 @@ def _identity(row: RawRow, cells: Cells) -> Identity:
         extra=row.extra,
         source=row.source,
         line=row.line,
+        federation_identity=cells.text(FEDERATION_IDENTITY) or None,
     )
 
 

@@ -15,6 +15,7 @@ from ..models import Cloud, CredentialType
 CUSTOMER, TENANT_ID, CLIENT_ID = "customer", "tenant_id", "client_id"
 SECRET_URI, KEY_VAULT, SECRET_NAME = "secret_uri", "key_vault", "secret_name"
 CREDENTIAL_TYPE, PARTNER_ID, CLOUD, TOKEN_FILE = "credential_type", "partner_id", "cloud", "token_file"
+FEDERATION_IDENTITY = "federation_identity"
 COLUMNS: Final = (
     CUSTOMER,
     TENANT_ID,
@@ -26,6 +27,7 @@ COLUMNS: Final = (
     PARTNER_ID,
     CLOUD,
     TOKEN_FILE,
+    FEDERATION_IDENTITY,
 )
 REQUIRED_COLUMNS: Final = (CUSTOMER, TENANT_ID, CLIENT_ID)
 #: Known columns kept as written rather than reduced to a checked shape (like every extra column).
@@ -82,6 +84,12 @@ CREDENTIAL_TYPES: Final[dict[str, CredentialType]] = {
     "msi": CredentialType.MANAGED_IDENTITY,
     "federated": CredentialType.FEDERATED,
     "workloadidentity": CredentialType.FEDERATED,
+    # a multi-tenant app that trusts a managed identity: every spelling people reach for
+    **dict.fromkeys(
+        ("managedidentityfederation", "mifederation", "federatedmanagedidentity", "managedidentityfederated",
+         "mifederated", "federatedmi", "federation", "msifederation"),
+        CredentialType.MANAGED_IDENTITY_FEDERATION,
+    ),
 }
 
 CLOUDS: Final[dict[str, Cloud]] = {

@@ -110,7 +110,8 @@ def _check_required(where: str, header: Sequence[str], known: dict[str, int], sh
     if SECRET_URI not in known and SECRET_NAME not in known and CREDENTIAL_TYPE not in known:
         raise InventoryError(
             f"{where}: the header has no credential location column — add secret_uri, or secret_name (with "
-            "key_vault or --key-vault), or a credential_type column for managed_identity/federated rows"
+            "key_vault or --key-vault), or a credential_type column for managed_identity, federated or "
+            "managed_identity_federation rows"
         )
 
 

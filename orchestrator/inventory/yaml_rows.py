@@ -14,7 +14,7 @@ from typing import Any, Final
 import yaml
 
 from .reading import FileDefaults, Issue, RawRow, fail
-from .schema import CLOUD, COLUMN_ALIASES, KEY_VAULT, PARTNER_ID, SECRET_VALUE_COLUMNS, squash
+from .schema import CLOUD, COLUMN_ALIASES, FEDERATION_IDENTITY, KEY_VAULT, PARTNER_ID, SECRET_VALUE_COLUMNS, squash
 from .text import clean, show
 
 MAX_YAML_ALIASES: Final = 100_000
@@ -204,7 +204,7 @@ def _top_level(reader: _Reader, root: yaml.Node, warnings: list[str]) -> _Docume
     for key, line, value in reader.items(root):
         squashed = squash(key)
         canonical = COLUMN_ALIASES.get(squashed)
-        if canonical in (PARTNER_ID, KEY_VAULT, CLOUD):
+        if canonical in (PARTNER_ID, KEY_VAULT, CLOUD, FEDERATION_IDENTITY):
             if not isinstance(value, yaml.ScalarNode):
                 raise fail(f"{source}:{line}", f"{key} must be a single value", f"write {key}: VALUE")
             top[canonical] = clean(reader.text(value))
@@ -216,7 +216,7 @@ def _top_level(reader: _Reader, root: yaml.Node, warnings: list[str]) -> _Docume
         elif not key.startswith(("x-", ".")):  # x-… / .… keys hold anchors to reuse (as in Compose)
             warnings.append(
                 f"{source}:{line}: unknown top-level key {show(key)} ignored — expected partner_id, "
-                "key_vault, cloud, identities or customers"
+                "key_vault, cloud, federation_identity, identities or customers"
             )
     document.defaults = FileDefaults(top, origin)
     return document

@@ -66,6 +66,12 @@ FIX_BY_ERROR_CODE: dict[str, str] = {
     "AADSTS53003": "sign-in blocked by Conditional Access — exclude the service principal from the policy",
     "AADSTS5000224": "customer tenant deactivated — remove the row from the inventory",
     "PartnerIdInvalid": FIX_BY_STATUS[Status.PARTNER_ID_INVALID],
+    # managed_identity_federation: the app's federated credential does not match the managed identity's token
+    **dict.fromkeys(
+        ("AADSTS700211", "AADSTS700212", "AADSTS7002121", "AADSTS700213"),
+        "the app's federated credential does not trust the managed identity — set its issuer, subject and "
+        "audience as error_message says (`pal-orchestrator federation-check` prints them)",
+    ),
 }
 _FIX_BY_CODE_LOWER = {k.lower(): v for k, v in FIX_BY_ERROR_CODE.items()}
 

@@ -79,6 +79,10 @@ CUSTOMER_COLUMNS: tuple[str, ...] = ("customer", "identities", "covered", "recog
 #: Columns holding timestamps (UTC ISO-8601 text in CSV/HTML, naive UTC datetimes in XLSX).
 DATETIME_COLUMNS = frozenset({"credential_expires_on", "checked_at"})
 
+#: What the expiry column says for identities that sign in without a stored secret (nothing to rotate).
+NO_SECRET = "no secret"  # noqa: S105 - a label, not a password
+SECRETLESS_TYPES = frozenset({"managed_identity", "federated", "managed_identity_federation"})
+
 #: A Summary figure: text, a count (int) or a percentage (float, shown with one decimal).
 Figure = str | int | float
 
@@ -185,7 +189,7 @@ def _row_of(o: Outcome, run: RunRecord) -> tuple[Any, ...]:
         o.error_code,
         scrub(o.error_message),
         o.attempts,
-        o.credential_expires_on,
+        o.credential_expires_on or (NO_SECRET if o.credential_type in SECRETLESS_TYPES else None),
         o.checked_at,
         rec.recognition.value if rec else None,
         rec.subscriptions if rec else None,
@@ -418,8 +422,7 @@ def _expiring(frame: pd.DataFrame, extras: Sequence[str], now: datetime, days: i
     columns = ["customer", "tenant_id", "client_id", "credential_type", "credential_expires_on", "status", *extras]
     picked = frame.loc[frame["credential_expires_on"].notna(), columns]
     for customer, tenant_id, client_id, ctype, expires, status, *extra in picked.itertuples(index=False, name=None):
-        assert isinstance(expires, datetime)
-        if expires > limit:
+        if not isinstance(expires, datetime) or expires > limit:  # "no secret" expires never
             continue
         left = int((expires - now).total_seconds() / 86_400)  # whole days, towards zero: -5 = expired 5 days ago
         fix = "expired — rotate it now" if left < 0 else "rotate it before it expires"
