@@ -10,13 +10,26 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..journal import DEFAULT_JOURNAL
 from ..models import Cloud
 
 if TYPE_CHECKING:
     pass
 
 from .app import _errors, app, err, out
-from .options import CloudOpt, InventoryArg, JournalOpt, Output, OutputOpt, PartnerOpt, ReportDirOpt, SheetOpt, VaultOpt
+from .options import (
+    BaselineOpt,
+    CloudOpt,
+    InventoryArg,
+    JournalOpt,
+    Output,
+    OutputOpt,
+    PartnerOpt,
+    ReportDirOpt,
+    SheetOpt,
+    SummaryMdOpt,
+    VaultOpt,
+)
 
 
 @app.command()
@@ -50,7 +63,7 @@ def report(
         list[str] | None,
         typer.Argument(help="Run to render (default: the latest); with --compare, the two runs RUN_A RUN_B."),
     ] = None,
-    journal: JournalOpt = Path("reports/journal.sqlite"),
+    journal: JournalOpt = Path(DEFAULT_JOURNAL),
     report_dir: ReportDirOpt = Path("reports"),
     compare: Annotated[
         bool,
@@ -60,6 +73,8 @@ def report(
         int | None,
         typer.Option("--expiry-warning-days", min=0, help="Default: the value the run was made with (120)."),
     ] = None,
+    baseline: BaselineOpt = None,
+    summary_md: SummaryMdOpt = None,
 ) -> None:
     """Re-render the reports of a run from the journal (`report [RUN_ID]`), or compare two (`report --compare`)."""
     from ..journal import Journal
@@ -79,15 +94,31 @@ def report(
             out.print(render_comparison(compare_runs(j, a, b)), markup=False)
             return
         rid = ids[0] if ids else runs[-1].run_id
-        days = expiry_warning_days
-        if days is None:
-            days = int(j.run(rid).options.get("expiry_warning_days", 120))
-        paths = write_reports(j, rid, report_dir, expiry_warning_days=days)
-    err.print(f"reports for run {rid} written to {paths.summary_json.parent}/", markup=False)
+        recorded = j.run(rid).options
+        days = expiry_warning_days if expiry_warning_days is not None else int(recorded.get("expiry_warning_days", 120))
+        paths = write_reports(j, rid, report_dir, expiry_warning_days=days,
+                              baseline_id=baseline or recorded.get("baseline"))
+    latest = f" and {paths.latest}/" if paths.latest else ""
+    err.print(f"reports for run {rid} written to {paths.directory}/{latest}", markup=False)
+    write_summary_md(paths.directory, summary_md)
+
+
+def write_summary_md(folder: Path, target: Path | None) -> None:
+    """--summary-md (and $GITHUB_STEP_SUMMARY): the run's Markdown summary, rendered from its summary.json."""
+    import os
+
+    if target is None and not os.environ.get("GITHUB_STEP_SUMMARY"):
+        return
+    from ..report import publish_markdown
+
+    try:
+        publish_markdown(folder, target)
+    except OSError as exc:
+        err.print(f"warning: cannot write the Markdown summary: {exc}", markup=False)
 
 
 @app.command()
-def runs(journal: JournalOpt = Path("reports/journal.sqlite"), output: OutputOpt = Output.table) -> None:
+def runs(journal: JournalOpt = Path(DEFAULT_JOURNAL), output: OutputOpt = Output.table) -> None:
     """List the runs in the journal: ID, date, inventory, counts, coverage."""
     from ..journal import Journal
     from ..report import runs_table

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import JournalError
 from ..journal import Journal
-from ..models import Status
+from ..models import Recognition, Status
 from .rules import FAILURE_STATUSES, NOT_LINKED_STATUSES, is_covered, iso_utc, linked_after, percent
 
 
@@ -70,6 +70,7 @@ class _State:
     target: str
     linked: str | None
     error_code: str | None
+    eligible: bool = False  # the recognition check found a permanent PEC-eligible role
 
     @property
     def covered(self) -> bool:
@@ -87,6 +88,7 @@ def _states(journal: Journal, run_id: str) -> dict[str, _State]:
             o.target_partner_id,
             linked_after(o.status, o.linked_partner_id),
             o.error_code,
+            o.recognition is not None and o.recognition.recognition is Recognition.ELIGIBLE,
         )
         for o in journal.iter_outcomes(run_id)
     }
@@ -103,6 +105,23 @@ def coverage_percent(journal: Journal, run_id: str) -> float:
     """Customer coverage % of one run (for the coverage-per-run history)."""
     coverage = _customer_coverage(_states(journal, run_id))
     return percent(sum(coverage.values()), len(coverage))
+
+
+def states(journal: Journal, run_id: str) -> dict[str, _State]:
+    """key → the light state of each identity of one run (for `changes`)."""
+    return _states(journal, run_id)
+
+
+def headline(found: dict[str, _State]) -> dict[str, Any]:
+    """Customers, covered, recognised and their percentages, from one run's states (a baseline's figures)."""
+    covered: dict[str, bool] = {}
+    recognised: dict[str, bool] = {}
+    for s in found.values():
+        covered[s.customer] = covered.get(s.customer, False) or s.covered
+        recognised[s.customer] = recognised.get(s.customer, False) or (s.covered and s.eligible)
+    total, n_cov, n_rec = len(covered), sum(covered.values()), sum(recognised.values())
+    return {"customers": total, "covered": n_cov, "coverage_percent": percent(n_cov, total),
+            "recognised": n_rec, "recognition_percent": percent(n_rec, total)}
 
 
 def compare_runs(journal: Journal, run_a: str, run_b: str) -> Comparison:
