@@ -228,7 +228,7 @@ def test_a_failed_render_leaves_the_previous_runs_set_whole(
 
     monkeypatch.setattr(report.write, "render_html", broken)
     with pytest.raises(RuntimeError, match="render failed"):
-        report.write_reports(journal, run_b, d, now=NOW)
+        report.write_reports(journal, run_b, top, now=NOW)
     assert files_of(d) == FIVE and files_of(top / run_b) == [] and files_of(top / run_a) == FIVE
     assert {name: (d / name).read_bytes() for name in FIVE} == before
     assert json.loads((d / "summary.json").read_text(encoding="utf-8"))["run_id"] == run_a
