@@ -285,7 +285,7 @@ def test_no_secret_reaches_output_journal_or_reports(
     canaries = _secrets_of(emulator)
     assert canaries
     haystacks: dict[str, str] = {"output": result.output, "stdout": captured.out, "stderr": captured.err}
-    for path in [cli.journal, *cli.journal.parent.glob("journal.sqlite*"), *cli.reports.iterdir()]:
+    for path in [cli.journal, *cli.journal.parent.glob("journal.sqlite*"), *cli.reports.rglob("*")]:
         if path.is_file():
             haystacks[str(path)] = path.read_bytes().decode("latin-1")
     for where, text in haystacks.items():
@@ -311,7 +311,7 @@ def test_files_are_private(cli: Cli, emulator: Emulator, tmp_path: Path) -> None
     """Journal, lock and report files are created 0600 whatever the umask."""
     inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
     cli("link", inv)
-    paths: list[Path] = [cli.journal, Path(f"{cli.journal}.lock"), *cli.reports.iterdir()]
+    paths: list[Path] = [cli.journal, Path(f"{cli.journal}.lock"), *cli.reports.rglob("*")]
     for path in paths:
         if path.is_file():
             assert path.stat().st_mode & 0o077 == 0, path
