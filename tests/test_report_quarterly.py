@@ -1,0 +1,215 @@
+"""The quarterly cycle: history follows identities across renamed inventories, one report folder per run,
+latest/ only for finished link/audit runs, the management page, unfinished runs that say so, the Markdown summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from emulator_fixtures import PARTNER_ID
+from test_link import Cli, by_name, write_inventory
+from test_report import NOW, T0, cid, outcome, record_run, tid
+from typer.testing import CliRunner
+
+from orchestrator import report
+from orchestrator.cli import app
+from orchestrator.emulator import Emulator
+from orchestrator.errors import JournalError
+from orchestrator.journal import Journal
+from orchestrator.models import Recognition, RecognitionResult, Status
+
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def rows_of(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_renamed_quarter_is_compared_with_the_last_link_run_not_the_plan_or_unlink_between(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Q3 `link` of customers-Q3.csv, then a `plan` and an `unlink` of one identity; Q4's `link` of customers-Q4.csv
+    (one identity added, one removed) is compared with the Q3 link run: the unlinked identity, linked again, is
+    no change; plan and unlink leave reports/latest/ untouched; the Markdown summary says the same."""
+    cli = Cli(emulator, tmp_path, monkeypatch)
+    names = by_name(emulator)
+    q3 = write_inventory(tmp_path / "customers-Q3.csv", emulator,
+                         [names[n] for n in ("sp-secret", "sp-pem", "sp-pfx", "sp-linked")])
+    assert cli("link", q3, "--no-recognition").exit_code == 0
+    latest = cli.reports / "latest"
+    q3_summary = (latest / "summary.json").read_bytes()
+    q3_run = json.loads(q3_summary)["run_id"]
+    assert json.loads(q3_summary)["baseline_run_id"] is None
+
+    assert cli("plan", q3, "--no-recognition").exit_code == 0
+    offboard = write_inventory(tmp_path / "offboard.csv", emulator, [names["sp-pem"]])
+    assert cli("unlink", offboard, "--yes").exit_code == 0
+    assert (latest / "summary.json").read_bytes() == q3_summary  # plan and unlink never replace latest/
+    with Journal(cli.journal) as j:
+        plan_run, unlink_run = (r.run_id for r in j.runs()[1:3])
+    for run_id in (plan_run, unlink_run):  # …but each has its own folder
+        assert json.loads((cli.reports / run_id / "summary.json").read_text())["run_id"] == run_id
+
+    q4 = write_inventory(tmp_path / "customers-Q4.csv", emulator,
+                         [names[n] for n in ("sp-secret", "sp-pem", "sp-linked", "sp-app-secret-expired")])
+    md = tmp_path / "summary.md"
+    step = tmp_path / "step-summary.md"
+    step.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    result = cli("link", q4, "--no-recognition", "--summary-md", str(md))
+    assert result.exit_code == 1, result.output  # the added identity's secret expired
+    summary = json.loads((latest / "summary.json").read_text())
+    assert summary["baseline_run_id"] == q3_run and summary["baseline"]["command"] == "link"
+    assert summary["changes"] == {"lost": 0, "newly_failing": 0, "newly_linked": 0, "changed_partner": 0,
+                                  "recovered": 0, "added": 1, "removed": 1}
+    q4_run = summary["run_id"]
+    changes = rows_of(cli.reports / q4_run / "changes.csv")
+    got = {(r["client_id"], r["before"], r["after"], r["change"]) for r in changes}
+    assert got == {(names["sp-app-secret-expired"].client_id, "", "credential_expired", "added"),
+                   (names["sp-pfx"].client_id, "linked", "", "removed")}
+    assert (latest / "changes.csv").read_bytes() == (cli.reports / q4_run / "changes.csv").read_bytes()
+
+    text = md.read_text()
+    assert f"## PAL link run `{q4_run}`" in text and f"run `{q3_run}`" in text
+    assert "Added to the inventory 1; Removed from the inventory 1." in text
+    assert "### Action needed (1)" in text and "secret expired" in text
+    assert step.read_text() == "earlier step\n" + text  # appended to the job page, after what was there
+
+    page = (latest / "summary.html").read_text()
+    assert not GUID.search(page), "the management page shows no GUID"
+    assert "Added to the inventory: 1" in page and "Removed from the inventory: 1" in page
+    assert 'id="chart-coverage"' in page and page.count('class="run"') == 2  # Q3 link, Q4 link (not plan/unlink)
+
+
+def test_a_named_baseline_must_be_a_link_or_audit_run(journal_path: Path, tmp_path: Path) -> None:
+    """`report RUN --baseline` compares with the run named; a plan run cannot be one (exit 2, says why)."""
+    with Journal(journal_path) as j:
+        first = record_run(j, [outcome(1, "A", Status.LINKED), outcome(2, "B", Status.LINKED)], inventory="q2.csv")
+        plan = record_run(j, [outcome(1, "A", Status.WOULD_LINK)], command="plan", started=T0 + timedelta(days=1))
+        audit = record_run(j, [outcome(1, "A", Status.NOT_LINKED)], command="audit", inventory="q3.csv",
+                           started=T0 + timedelta(days=2))
+        last = record_run(j, [outcome(1, "A", Status.LINKED)], inventory="q4.csv", started=T0 + timedelta(days=3))
+        assert j.baseline(last).run_id == audit  # type: ignore[union-attr]
+        assert [r.run_id for r in j.family_runs(last)] == [first, audit]
+    out = tmp_path / "r"
+    res = CliRunner().invoke(app, ["report", last, "--journal", str(journal_path), "--report-dir", str(out),
+                                   "--baseline", first])
+    assert res.exit_code == 0, res.output
+    s = json.loads((out / last / "summary.json").read_text())
+    assert s["baseline_run_id"] == first and s["changes"]["removed"] == 1 and s["changes"]["newly_linked"] == 0
+    bad = CliRunner().invoke(app, ["report", last, "--journal", str(journal_path), "--report-dir", str(out),
+                                   "--baseline", plan])
+    assert bad.exit_code == 2 and "cannot be a baseline" in bad.output
+
+
+@pytest.fixture
+def journal_path(tmp_path: Path) -> Path:
+    return tmp_path / "journal.sqlite"
+
+
+def test_each_kind_of_change_is_found(journal_path: Path, tmp_path: Path) -> None:
+    """lost, newly failing, newly linked, partner changed and recovered, one identity each, against an audit."""
+    with Journal(journal_path) as j:
+        record_run(j, [
+            outcome(1, "Lost", Status.ALREADY_LINKED),
+            outcome(2, "Failing", Status.ALREADY_LINKED),
+            outcome(3, "New", Status.NOT_LINKED),
+            outcome(4, "Moved", Status.LINKED_ELSEWHERE, linked_partner_id="111111"),
+            outcome(5, "Back", Status.CREDENTIAL_EXPIRED),
+            outcome(6, "Same", Status.ALREADY_LINKED),
+        ], command="audit")
+        run = record_run(j, [
+            outcome(1, "Lost", Status.LINKED_ELSEWHERE, linked_partner_id="999999"),
+            outcome(2, "Failing", Status.SIGN_IN_FAILED, error_code="AADSTS7000215"),
+            outcome(3, "New", Status.LINKED),
+            outcome(4, "Moved", Status.LINKED_ELSEWHERE, linked_partner_id="222222"),
+            outcome(5, "Back", Status.LINKED_ELSEWHERE, linked_partner_id="333333"),
+            outcome(6, "Same", Status.ALREADY_LINKED),
+        ], started=T0 + timedelta(days=90))
+        paths = report.write_reports(j, run, tmp_path / "r", now=NOW)
+    rows = rows_of(paths.changes_csv)  # type: ignore[arg-type]
+    assert [(r["customer"], r["change"]) for r in rows] == [
+        ("Lost", "lost"), ("Failing", "newly_failing"), ("New", "newly_linked"), ("Moved", "changed_partner"),
+        ("Back", "recovered")]
+    assert rows[0]["before"] == "already_linked" and rows[0]["after_partner_id"] == "999999"
+    assert rows[1]["error_code"] == "AADSTS7000215"
+
+
+def test_an_unfinished_run_says_so_and_counts_coverage_over_the_inventory(journal_path: Path, tmp_path: Path) -> None:
+    """A run stopped at 486 of 2,000 identities: every headline says "incomplete: 486 of 2,000 identities",
+    identity coverage is over the 2,000, and latest/ keeps the last finished run."""
+    with Journal(journal_path) as j:
+        done = record_run(j, [outcome(1, "A", Status.LINKED)])
+        report.write_reports(j, done, tmp_path / "r", now=NOW)
+        run_id = j.start_run(command="link", inventory_path="big.csv", inventory_sha256="cd" * 32,
+                             inventory_rows=2000, skipped=0, partner_ids=["1234567"], options={},
+                             tool_version="0.1.0", operator="tester", started_at=T0 + timedelta(days=1))
+        for n in range(486):
+            j.record_outcome(run_id, outcome(n + 1, f"C{n % 50}", Status.LINKED if n < 243 else Status.FAILED))
+        paths = report.write_reports(j, run_id, tmp_path / "r", now=NOW)
+    s = json.loads(paths.summary_json.read_text())
+    assert s["complete"] is False and s["headline"] == "incomplete: 486 of 2,000 identities"
+    assert s["identities"] == {"recorded": 486, "inventory": 2000, "covered": 243, "coverage_percent": 12.2}
+    assert s["changes"]["removed"] == 0  # identities the run did not reach are not "removed"
+    for page in (paths.html, paths.summary_html):
+        assert "incomplete: 486 of 2,000 identities" in page.read_text()  # type: ignore[union-attr]
+    assert paths.latest is None
+    assert json.loads((tmp_path / "r" / "latest" / "summary.json").read_text())["run_id"] == done
+    md = report.render_markdown(s)
+    assert "**incomplete: 486 of 2,000 identities**" in md and "12.2% of the inventory" in md
+
+
+def test_the_management_page_groups_customers_by_what_to_do(journal_path: Path, tmp_path: Path) -> None:
+    """summary.html: coverage and recognition now and at the baseline with the change, customers grouped by fix,
+    no GUID anywhere, nothing fetched from outside."""
+    eligible = RecognitionResult(Recognition.ELIGIBLE, 1)
+    with Journal(journal_path) as j:
+        record_run(j, [outcome(1, "Contoso", Status.NOT_LINKED), outcome(2, "Fabrikam", Status.ALREADY_LINKED)],
+                   command="audit")
+        run = record_run(j, [
+            outcome(1, "Contoso", Status.LINKED, recognition=eligible),
+            outcome(2, "Fabrikam", Status.CREDENTIAL_EXPIRED),
+            outcome(3, "Northwind", Status.CREDENTIAL_EXPIRED),
+            outcome(4, "Tailspin <b>", Status.LINKED_ELSEWHERE, linked_partner_id="7654321"),
+        ], started=T0 + timedelta(days=91))
+        paths = report.write_reports(j, run, tmp_path / "r", now=NOW)
+    page = paths.summary_html.read_text()  # type: ignore[union-attr]
+    assert not GUID.search(page) and "<script" not in page
+    assert "://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "25.0% (1 of 4)" in page and "50.0% (1 of 2)" in page and "-25.0 pts" in page  # coverage now, then
+    assert ("<b>secret expired in Key Vault — rotate it</b> — 2 customers: "
+            '<span class="names">Fabrikam, Northwind</span>') in page
+    assert "Tailspin &lt;b&gt;" in page and "Tailspin <b>" not in page
+    assert "Link lost: 0" not in page and "Newly failing: 1" in page
+
+
+def test_markdown_caps_the_action_rows_and_keeps_the_table_whole() -> None:
+    """Rows beyond the limit are counted, not shown; a `|` or line break in a value cannot break the table."""
+    s = {
+        "run_id": "R", "command": "audit", "coverage_percent": 50.0, "customers": {"total": 2, "covered": 1},
+        "recognition": {"recognised": 0, "recognition_percent": 0.0}, "status_counts": {"not_linked": 3},
+        "exit_code": 0, "baseline_run_id": None, "files": ["summary.json"],
+        "action_needed": {"total": 30, "rows": [
+            {"customer": f"A|B\nC{n}", "tenant_id": tid(n), "client_id": cid(n), "status": "not_linked",
+             "error_code": None, "fix": "run link"} for n in range(30)]},
+    }
+    md = report.render_markdown(s, limit=5)
+    table = [line for line in md.splitlines() if line.startswith("| A")]
+    assert len(table) == 5 and table[0] == f"| A\\|B C0 | {tid(0)} | not_linked | run link |"
+    assert "… and 25 more" in md and "No baseline" in md
+
+
+def test_pick_baseline_refuses_an_unknown_run(journal_path: Path) -> None:
+    """A --baseline that is not in the journal is a clear JournalError."""
+    with Journal(journal_path) as j:
+        run = record_run(j, [outcome(1, "A", Status.LINKED)])
+        with pytest.raises(JournalError, match="no run 'nope'"):
+            report.pick_baseline(j, j.run(run), "nope")
+
+
+_ = PARTNER_ID
