@@ -442,14 +442,16 @@ def test_compare_runs_finds_every_kind_of_change(journal: Journal) -> None:
     assert report.compare_runs(journal, run_b, run_b).empty
 
 
-def test_default_comparison_is_the_last_two_runs_of_the_inventory(journal: Journal) -> None:
-    """default_comparison picks the last two runs of the latest run's inventory, ignoring other inventories."""
+def test_default_comparison_is_the_latest_run_and_its_baseline(journal: Journal) -> None:
+    """default_comparison compares the latest run with its baseline (by identity, whatever the file is called);
+    with an inventory path, or without a baseline, the last two runs of that inventory."""
     run_a, run_b = comparison_runs(journal)
-    record_run(journal, [outcome(1, "X", Status.LINKED)], inventory="other.csv", started=T0 + timedelta(days=100))
+    record_run(journal, [outcome(99, "X", Status.LINKED)], inventory="other.csv", started=T0 + timedelta(days=100))
     assert report.default_comparison(journal, "inv.csv") == (run_a, run_b)
     with pytest.raises(JournalError, match="comparing needs two"):
-        report.default_comparison(journal)  # the latest run is of other.csv, which has one run
-    run_c = record_run(journal, [outcome(1, "A", Status.LINKED)], started=T0 + timedelta(days=200))
+        report.default_comparison(journal)  # the latest run shares no identity with another and its file has one run
+    run_c = record_run(journal, [outcome(1, "A", Status.LINKED)], inventory="renamed.csv",
+                       started=T0 + timedelta(days=200))
     assert report.default_comparison(journal) == (run_b, run_c)
 
 

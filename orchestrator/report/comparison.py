@@ -1,7 +1,7 @@
 """Run against run: what changed between two runs of an inventory, and the list of runs with their coverage.
 
 Reads the journal directly (one light `_State` per identity, no pandas), so `pal-orchestrator report --compare`
-and `runs` stay fast; the view reuses it for its "Changes since previous run" table and coverage history.
+and `runs` stay fast; `changes` and the view reuse its per-identity states and coverage figures.
 """
 
 from __future__ import annotations
@@ -164,11 +164,15 @@ def compare_runs(journal: Journal, run_a: str, run_b: str) -> Comparison:
 
 
 def default_comparison(journal: Journal, inventory_path: str | None = None) -> tuple[str, str]:
-    """The last two runs of one inventory (default: the inventory of the latest run), oldest first."""
+    """The latest run and its baseline (`Journal.baseline`: by identity, whatever the inventory is called), or
+    the last two runs of one inventory path when `inventory_path` is given or the latest run has no baseline."""
     if inventory_path is None:
         every = journal.runs()
         if not every:
             raise JournalError(f"the journal {journal.path} holds no runs to compare")
+        baseline = journal.baseline(every[-1].run_id)
+        if baseline is not None:
+            return baseline.run_id, every[-1].run_id
         inventory_path = every[-1].inventory_path
     runs = journal.runs(inventory_path=inventory_path)
     if len(runs) < 2:
