@@ -476,9 +476,9 @@ def test_runs_table_lists_every_run_with_counts(journal: Journal) -> None:
     assert rows[0] == {
         "run_id": run_a, "started_at": "2025-03-01T09:00:00Z", "finished_at": "2025-03-01T09:10:00Z",
         "command": "link", "inventory": "inv.csv", "identities": 6, "linked": 4, "failed": 1, "skipped": 0,
-        "customers": 6, "covered": 4, "coverage_percent": 66.7, "exit_code": 1,
+        "customers": 6, "covered": 4, "coverage_percent": 66.7, "exit_code": 1, "baseline": None,
     }
-    assert rows[1]["coverage_percent"] == 50.0
+    assert rows[1]["coverage_percent"] == 50.0 and rows[1]["baseline"] == run_a
 
 
 # -- odd runs ------------------------------------------------------------------------------------------

@@ -260,7 +260,7 @@ def render_comparison(c: Comparison) -> str:
 
 
 def runs_table(journal: Journal) -> list[dict[str, Any]]:
-    """Every run, oldest first, with its counts and customer coverage (for `pal-orchestrator runs`)."""
+    """Every run, oldest first, with its counts, customer coverage and baseline (for `pal-orchestrator runs`)."""
     result: list[dict[str, Any]] = []
     for run in journal.runs():
         states = _states(journal, run.run_id)
@@ -282,6 +282,7 @@ def runs_table(journal: Journal) -> list[dict[str, Any]]:
                 "covered": covered,
                 "coverage_percent": percent(covered, len(coverage)),
                 "exit_code": run.exit_code,
+                "baseline": baseline.run_id if (baseline := journal.baseline(run.run_id)) else None,
             }
         )
     return result

@@ -28,7 +28,7 @@ p.sub { margin: 0; color: #57606a; }
 p.incomplete { background: #FFC7CE; color: #9C0006; padding: 6px 10px; font-weight: 600; }
 table.kpi { border-collapse: collapse; width: 100%; }
 table.kpi th, table.kpi td { border-bottom: 1px solid #d0d7de; padding: 4px 8px; text-align: left; }
-table.kpi td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.kpi td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.up { color: #006100; } td.down { color: #9C0006; }
 ul { margin: 4px 0; padding-left: 20px; } li { margin: 3px 0; }
 .names { color: #444; }
@@ -58,7 +58,8 @@ def _figures(s: dict[str, Any]) -> str:
     base = s.get("baseline") or {}
     rec = s["recognition"]
     total = s["customers"]["total"]
-    then = f"baseline ({escape(when_text(base.get('started_at')))})" if base else "baseline"
+    then = (f"last time: {escape(base['command'])} run of {escape(when_text(base.get('started_at')))}" if base
+            else "last time")
     rows = [
         ("Customers covered (linked to our partner ID)", s["coverage_percent"], s["customers"]["covered"],
          base.get("coverage_percent"), base.get("covered")),
