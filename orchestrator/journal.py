@@ -102,8 +102,12 @@ def default_journal_path() -> Path:
     never take the history that next quarter's run is compared with.
     """
     state = os.environ.get("XDG_STATE_HOME", "")
-    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local" / "state"
-    return base / "pal-orchestrator" / "journal.sqlite"
+    if state and Path(state).is_absolute():
+        return Path(state) / "pal-orchestrator" / "journal.sqlite"
+    try:
+        return Path.home() / ".local" / "state" / "pal-orchestrator" / "journal.sqlite"
+    except (RuntimeError, KeyError):  # no home directory (a bare container user): beside the working directory
+        return Path("journal") / "journal.sqlite"
 
 
 #: The default --journal, resolved when the program starts.
@@ -428,11 +432,12 @@ class Journal:
         return family[-1] if family else None
 
     def latest_finished(self, commands: tuple[str, ...] = BASELINE_COMMANDS) -> RunRecord | None:
-        """The last finished run of `commands` (the one `reports/latest/` shows), by start time."""
+        """The last finished run of `commands` (the one `reports/latest/` shows): the one that finished last, so a
+        run resumed to its end after a later audit is the latest."""
         marks = ",".join("?" * len(commands))
         row = self._db.execute(
             f"SELECT * FROM runs WHERE command IN ({marks}) AND finished_at IS NOT NULL "  # noqa: S608 - placeholders only
-            "ORDER BY started_at DESC, run_id DESC LIMIT 1",
+            "ORDER BY finished_at DESC, started_at DESC, run_id DESC LIMIT 1",
             commands,
         ).fetchone()
         return _run_record(row) if row else None

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -213,3 +215,43 @@ def test_pick_baseline_refuses_an_unknown_run(journal_path: Path) -> None:
 
 
 _ = PARTNER_ID
+
+
+def test_the_default_journal_lives_in_the_state_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The journal defaults to $XDG_STATE_HOME/pal-orchestrator/journal.sqlite (else ~/.local/state/…), outside
+    any report folder; a relative XDG_STATE_HOME is ignored, as the XDG spec says."""
+    from orchestrator.journal import default_journal_path
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert default_journal_path() == tmp_path / "state" / "pal-orchestrator" / "journal.sqlite"
+    monkeypatch.setenv("XDG_STATE_HOME", "relative/state")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_journal_path() == tmp_path / "home" / ".local" / "state" / "pal-orchestrator" / "journal.sqlite"
+
+
+def test_latest_is_the_link_or_audit_run_that_finished_last(journal_path: Path) -> None:
+    """A run resumed to its end after a later audit finished is the latest; plan and unlink runs never are."""
+    with Journal(journal_path) as j:
+        early = record_run(j, [outcome(1, "A", Status.LINKED)], exit_code=None)  # stopped, resumed below
+        record_run(j, [outcome(1, "A", Status.ALREADY_LINKED)], command="audit", started=T0 + timedelta(hours=1))
+        record_run(j, [outcome(1, "A", Status.ALREADY_LINKED)], command="plan", started=T0 + timedelta(hours=3))
+        j.finish_run(early, 0, finished_at=T0 + timedelta(hours=2))
+        assert j.latest_finished().run_id == early  # type: ignore[union-attr]
+        record_run(j, [outcome(1, "A", Status.UNLINKED)], command="unlink", started=T0 + timedelta(hours=4))
+        assert j.latest_finished().run_id == early  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_clean_never_deletes_a_journal(tmp_path: Path) -> None:
+    """`make clean` empties reports/ (run folders, latest/) but keeps any journal file there and .gitignore."""
+    reports = tmp_path / "reports"
+    (reports / "latest").mkdir(parents=True)
+    (reports / "20250101T000000Z-abcdef12").mkdir()
+    for name in (".gitignore", "journal.sqlite", "journal.sqlite-wal", "demo-journal.sqlite", "latest/summary.html",
+                 "20250101T000000Z-abcdef12/identities.csv", "bench.json"):
+        (reports / name).write_text("x")
+    makefile = Path(__file__).resolve().parent.parent / "Makefile"
+    subprocess.run(["make", "-s", "-C", str(tmp_path), "-f", str(makefile), "clean"], check=True,
+                   capture_output=True)
+    assert sorted(p.name for p in reports.iterdir()) == [
+        ".gitignore", "demo-journal.sqlite", "journal.sqlite", "journal.sqlite-wal"]
