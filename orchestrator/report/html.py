@@ -196,6 +196,9 @@ def render_html(view: ReportView) -> str:
         ("Recognised", f"{rec['recognised']:,} ({rec['recognition_percent']:.1f}%)"),
         ("Identities", f"{sum(n for _, n in view.status_counts):,}"),
     ]
+    if s["baseline"]:
+        change = s["coverage_percent"] - s["baseline"]["coverage_percent"]
+        kpis.append(("Coverage at the baseline", f"{s['baseline']['coverage_percent']:.1f}% ({change:+.1f})"))
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
