@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from emulator_fixtures import PARTNER_ID
@@ -255,3 +256,38 @@ def test_make_clean_never_deletes_a_journal(tmp_path: Path) -> None:
                    capture_output=True)
     assert sorted(p.name for p in reports.iterdir()) == [
         ".gitignore", "demo-journal.sqlite", "journal.sqlite", "journal.sqlite-wal"]
+
+
+def test_a_run_stopped_early_reports_itself_incomplete_and_keeps_latest(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real run stopped by a shared cause (exit 3, the vault unreadable) writes its own folder, whose headline is
+    "incomplete: N of 200 identities"; latest/ keeps the finished run before it until the resumed run finishes."""
+    from test_reliability_faults import make_world, never_sleep, operator_env, options, write_rows
+
+    from orchestrator.runner import STOPPED_EXIT_CODE, execute
+
+    world = make_world(200)
+    em = emulator_factory(world)
+    operator_env(em, monkeypatch)
+    first = write_rows(tmp_path / "first.csv", em, em.world.identities[:20])
+    done = execute(options(em, first, tmp_path, write_reports=True), sleep=never_sleep())
+    assert done.exit_code == 0
+    readers = set(world.vaults["pal-vault"].readers)
+    world.vaults["pal-vault"].readers.clear()
+    inv = write_rows(tmp_path / "inv.csv", em, em.world.identities)
+    stopped = execute(options(em, inv, tmp_path, write_reports=True), sleep=never_sleep())
+    assert stopped.exit_code == STOPPED_EXIT_CODE and stopped.run_id
+    s = json.loads((tmp_path / "reports" / stopped.run_id / "summary.json").read_text())
+    recorded = s["identities"]["recorded"]
+    assert s["complete"] is False and s["headline"] == f"incomplete: {recorded} of 200 identities" and recorded < 200
+    assert f"incomplete: {recorded} of 200 identities" in (tmp_path / "reports" / stopped.run_id / "summary.html"
+                                                           ).read_text()
+    latest = tmp_path / "reports" / "latest" / "summary.json"
+    assert json.loads(latest.read_text())["run_id"] == done.run_id
+    world.vaults["pal-vault"].readers.update(readers)
+    resumed = execute(options(em, inv, tmp_path, write_reports=True, resume=True), sleep=never_sleep())
+    assert resumed.exit_code == 0 and resumed.run_id == stopped.run_id
+    s = json.loads(latest.read_text())
+    assert s["run_id"] == stopped.run_id and s["complete"] is True and s["baseline_run_id"] == done.run_id
+    assert s["changes"]["added"] == 180
