@@ -27,6 +27,9 @@ SCHEMA_VERSION = 3
 
 #: Commands whose runs describe the state of links, so a later run can be compared with them (a baseline).
 BASELINE_COMMANDS: tuple[str, ...] = ("link", "audit")
+#: A run ended by a run-level error (exit 2: operator sign-in, journal, endpoint) describes no state: never a
+#: baseline, never latest/. (SQL text, constant.)
+_COMPLETED = "AND COALESCE(exit_code, 0) != 2"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -416,7 +419,7 @@ class Journal:
         current = self.run(run_id)
         marks = ",".join("?" * len(commands))
         rows = self._db.execute(
-            f"SELECT * FROM runs r WHERE r.command IN ({marks}) AND r.finished_at IS NOT NULL "  # noqa: S608 - placeholders only
+            f"SELECT * FROM runs r WHERE r.command IN ({marks}) AND r.finished_at IS NOT NULL {_COMPLETED} "  # noqa: S608
             "AND r.run_id != ? AND (r.started_at < ? OR (r.started_at = ? AND r.run_id < ?)) "
             "AND EXISTS (SELECT 1 FROM outcomes a JOIN outcomes b ON b.run_id = ? AND b.key = a.key "
             "WHERE a.run_id = r.run_id AND a.key NOT LIKE 'skipped|%') "
@@ -436,7 +439,7 @@ class Journal:
         run resumed to its end after a later audit is the latest."""
         marks = ",".join("?" * len(commands))
         row = self._db.execute(
-            f"SELECT * FROM runs WHERE command IN ({marks}) AND finished_at IS NOT NULL "  # noqa: S608 - placeholders only
+            f"SELECT * FROM runs WHERE command IN ({marks}) AND finished_at IS NOT NULL {_COMPLETED} "  # noqa: S608
             "ORDER BY finished_at DESC, started_at DESC, run_id DESC LIMIT 1",
             commands,
         ).fetchone()

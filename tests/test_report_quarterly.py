@@ -291,3 +291,14 @@ def test_a_run_stopped_early_reports_itself_incomplete_and_keeps_latest(
     s = json.loads(latest.read_text())
     assert s["run_id"] == stopped.run_id and s["complete"] is True and s["baseline_run_id"] == done.run_id
     assert s["changes"]["added"] == 180
+
+
+def test_a_run_ended_by_a_run_level_error_is_never_a_baseline(journal_path: Path) -> None:
+    """A link run that ended with exit 2 (e.g. the operator could not sign in mid-run) describes no state: the
+    next run is compared with the run before it, and latest/ stays with that one."""
+    with Journal(journal_path) as j:
+        good = record_run(j, [outcome(1, "A", Status.LINKED), outcome(2, "B", Status.LINKED)])
+        record_run(j, [outcome(1, "A", Status.LINKED)], exit_code=2, started=T0 + timedelta(days=1))
+        assert j.latest_finished().run_id == good  # type: ignore[union-attr]
+        last = record_run(j, [outcome(1, "A", Status.LINKED)], command="plan", started=T0 + timedelta(days=2))
+        assert j.baseline(last).run_id == good  # type: ignore[union-attr]
