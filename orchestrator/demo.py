@@ -1,7 +1,10 @@
 """`make run`: the main job rehearsed against the built-in emulator, exactly as a user would run it.
 
 The emulator starts on 127.0.0.1 (port 0, its own CA), the operator's sign-in is given through the standard
-AZURE_* variables, and the real `link` command runs over the demo inventory with `--cloud custom`. Nothing
+AZURE_* variables, and the real `link` command runs over the demo inventory with `--cloud custom`. First, when
+`demo-lighthouse.csv` sits beside the inventory, the real `lighthouse` command links the partner's own principals
+in its managing tenant and judges the customers that delegated subscriptions through Azure Lighthouse
+(lighthouse.csv, lighthouse.json), so the coverage report of the link run that follows shows them too. Nothing
 leaves the machine.
 """
 
@@ -16,6 +19,8 @@ from .errors import UsageError
 
 DEMO_PARTNER_ID = "4812345"
 DEMO_VAULT = "pal-demo"
+#: The managing tenant's own principals (Azure Lighthouse), beside the demo inventory.
+LIGHTHOUSE_INVENTORY = "demo-lighthouse.csv"
 
 
 @contextmanager
@@ -41,7 +46,10 @@ def run_demo(
     journal: Path,
     run: Callable[[list[str]], int],
 ) -> int:
-    """Start the emulator with `world`, run `link` over `inventory`, return link's exit code."""
+    """Start the emulator with `world`, run `lighthouse` (when there is its inventory), then `link` over `inventory`.
+
+    Returns link's exit code (0 when it completed, failures included), or lighthouse's when it could not run.
+    """
     from .emulator import Emulator, load_world
 
     if not inventory.is_file() or not world.is_file():
@@ -54,8 +62,7 @@ def run_demo(
             "AZURE_CLIENT_SECRET": op.secret,
             "AZURE_AUTHORITY_HOST": emu.authority_host,
         }
-        argv = [
-            "link", str(inventory),
+        options = [
             "--partner-id", DEMO_PARTNER_ID,
             "--cloud", "custom",
             "--authority-host", emu.authority_host,
@@ -66,6 +73,11 @@ def run_demo(
             "--journal", str(journal),
             "--report-dir", str(report_dir),
         ]
+        lighthouse = inventory.with_name(LIGHTHOUSE_INVENTORY)
         with _operator_env(env):
-            code = run(argv)
+            if lighthouse.is_file():
+                code = run(["lighthouse", str(lighthouse), *options])
+                if code not in (0, 1):
+                    return code
+            code = run(["link", str(inventory), *options])
     return 0 if code in (0, 1) else code

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import JournalBusyError, JournalError
-from .models import Outcome, Recognition, RecognitionResult, RoleGrant, Status
+from .models import LighthouseRow, LighthouseVerdict, Outcome, Recognition, RecognitionResult, RoleGrant, Status
 
 #: 2: the `redo` table (outcomes a stopped run will run again on --resume).
 #: 3: outcomes.secret_uri, trace_id, correlation_id (a row traced to its vault and to Microsoft support's IDs).
@@ -92,6 +92,24 @@ CREATE TABLE IF NOT EXISTS redo (
     run_id TEXT NOT NULL,
     key TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS lighthouse (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    customer_tenant_id TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    subscription_name TEXT NOT NULL,
+    customer_name TEXT NOT NULL,
+    offer TEXT NOT NULL,
+    definition_id TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    fix TEXT NOT NULL,
+    principal_ids TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    error_code TEXT,
+    checked_at TEXT,
+    PRIMARY KEY (run_id, subscription_id, definition_id)
 );
 CREATE INDEX IF NOT EXISTS runs_by_inventory ON runs(inventory_path, started_at);
 """
@@ -476,6 +494,52 @@ class Journal:
         """key → (action, partner_id) of every write this run announced."""
         rows = self._db.execute("SELECT key, action, partner_id FROM intents WHERE run_id=?", (run_id,))
         return {k: (a, p) for k, a, p in rows}
+
+    def latest_by_object_id(self) -> dict[str, Outcome]:
+        """object ID (lower-case) → the latest outcome recorded for that principal in any run (what `lighthouse`
+        knows about the principals an offer names without signing in as them). The object ID is the one the
+        sign-in's token gave, else an inventory column `object_id` (carried over), for rows that never signed in."""
+        cur = self._db.execute(
+            "SELECT o.* FROM outcomes o JOIN runs r ON r.run_id = o.run_id WHERE (o.object_id IS NOT NULL "
+            "AND o.object_id != '') OR o.extra LIKE '%object_id%' "
+            "ORDER BY COALESCE(o.checked_at, r.started_at), r.started_at, o.seq"
+        )
+        names = [d[0] for d in cur.description]
+        latest: dict[str, Outcome] = {}
+        for values in cur:
+            row = dict(zip(names, values, strict=True))
+            object_id = row["object_id"] or json.loads(row["extra"]).get("object_id")
+            if object_id:
+                latest[str(object_id).strip().lower()] = _outcome(row)
+        return latest
+
+    # -- lighthouse runs (additive: their own table) -------------------------------------------------
+
+    def record_lighthouse(self, run_id: str, row: LighthouseRow) -> None:
+        """Commit one delegated subscription × offer verdict as soon as it is known (the first one recorded wins)."""
+        self._seq += 1
+        self._db.execute(
+            "INSERT OR IGNORE INTO lighthouse (run_id, seq, customer_tenant_id, subscription_id, subscription_name, "
+            "customer_name, offer, definition_id, verdict, reason, fix, principal_ids, roles, error_code, checked_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, self._seq, row.customer_tenant_id, row.subscription_id, row.subscription_name,
+             row.customer_name, row.offer,
+             row.definition_id, row.verdict.value, row.reason, row.fix, json.dumps(list(row.principal_ids)),
+             json.dumps(list(row.roles)), row.error_code, _iso(row.checked_at)),
+        )
+
+    def lighthouse_rows(self, run_id: str) -> list[LighthouseRow]:
+        """Every verdict of a lighthouse run, by customer tenant, then subscription, then offer."""
+        cur = self._db.execute(
+            "SELECT customer_tenant_id, subscription_id, offer, definition_id, verdict, reason, fix, "
+            "subscription_name, customer_name, principal_ids, roles, error_code, checked_at FROM lighthouse "
+            "WHERE run_id=? "
+            "ORDER BY customer_tenant_id, subscription_id, offer, definition_id", (run_id,))
+        return [
+            LighthouseRow(r[0], r[1], r[2], r[3], LighthouseVerdict(r[4]), r[5], r[6], r[7], r[8],
+                          tuple(json.loads(r[9])), tuple(json.loads(r[10])), r[11], _dt(r[12]))
+            for r in cur
+        ]
 
     def integrity_ok(self) -> bool:
         return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

@@ -49,6 +49,7 @@ from .credentials import (
     token_claims,
 )
 from .guard import NameGuard
+from .logs import log_as
 from .models import Command, CredentialType, Identity, LinkState, Outcome, SharedCause, Status
 from .partner import Answer, LinkRead, PartnerApi
 from .recognition import Recognizer
@@ -126,6 +127,7 @@ class _Run:
 async def reconcile(identity: Identity, ctx: LinkContext) -> Outcome:
     """The one entry point: an Outcome for `identity`, whatever happens on the wire."""
     started = time.monotonic()
+    log_as(identity)
     run = _Run(identity, ctx)
     try:
         outcome = await _reconcile(run)

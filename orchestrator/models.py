@@ -227,3 +227,34 @@ class Outcome:
     trace_id: str | None = None  # Entra's Trace ID / ARM's x-ms-request-id: what Microsoft support asks for
     correlation_id: str | None = None  # Entra's Correlation ID / ARM's x-ms-correlation-request-id
     shared_cause: SharedCause | None = None  # run control only; not journaled
+
+
+class LighthouseVerdict(StrEnum):
+    """Whether one delegated subscription × Lighthouse offer earns recognition. Values are part of the report format."""
+
+    RECOGNISED = "recognised"  # a permanent PEC-eligible role held by a principal linked to the target partner ID
+    MARKETPLACE = "marketplace"  # a Marketplace offer: recognised without PAL
+    ELIGIBLE_ONLY = "eligible_only"  # the PEC-eligible role is only just-in-time (counts only while activated)
+    PRINCIPAL_NOT_LINKED = "principal_not_linked"  # its principal is known to the journal and not linked (to us)
+    PRINCIPAL_UNCHECKED = "principal_unchecked"  # held only by principals we cannot check (outside inventory, groups)
+    NO_PEC_ROLE = "no_pec_role"  # only roles that earn nothing (e.g. Reader)
+    UNREADABLE = "unreadable"  # the subscription's Lighthouse assignments could not be read
+
+
+@dataclass(frozen=True, slots=True)
+class LighthouseRow:
+    """One delegated subscription × offer, judged; one journal row of a `lighthouse` run."""
+
+    customer_tenant_id: str
+    subscription_id: str
+    offer: str  # the registration definition's name ("" when the assignments could not be read)
+    definition_id: str  # the registration definition's GUID ("" when unreadable)
+    verdict: LighthouseVerdict
+    reason: str
+    fix: str
+    subscription_name: str = ""
+    customer_name: str = ""  # the definition's manageeTenantName, when the service gives it
+    principal_ids: tuple[str, ...] = ()  # the principals the verdict is about
+    roles: tuple[str, ...] = ()  # "Role name (permanent|just-in-time): principal", every authorization of the offer
+    error_code: str | None = None
+    checked_at: datetime | None = None

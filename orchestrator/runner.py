@@ -124,11 +124,19 @@ class NullProgress:
 
 
 class Interrupted(Exception):
-    """The run was interrupted; outcomes so far are in the journal and `--resume` continues it."""
+    """The run was interrupted; outcomes so far are in the journal (link and unlink: `--resume` continues it)."""
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"interrupted; resume with --resume (run {run_id})")
+    def __init__(self, run_id: str, command: Command = Command.LINK) -> None:
+        super().__init__(f"interrupted (run {run_id})")
         self.run_id = run_id
+        self.command = command
+
+    @property
+    def hint(self) -> str:
+        """What to type next: only options the command has (plan and audit have no --resume; they only read)."""
+        if self.command in (Command.LINK, Command.UNLINK):
+            return f"continue with `pal-orchestrator {self.command.value} … --resume` (run {self.run_id})"
+        return f"it only reads: run `pal-orchestrator {self.command.value} …` again (run {self.run_id})"
 
 
 def operator_name() -> str:
@@ -157,6 +165,17 @@ def load(options: RunOptions) -> Inventory:
             partner_id=options.partner_id, key_vault=options.key_vault, cloud=options.cloud, sheet=options.sheet
         ),
     )
+
+
+def load_trusted(options: RunOptions) -> Inventory:
+    """The inventory as a run sees it: validated, and rows naming a vault the run does not trust skipped.
+
+    With nothing configured to trust (`validate --cloud custom` alone) the trust rule cannot be judged and is
+    left to the run, which needs --authority-host and --arm-endpoint for a custom cloud anyway."""
+    trust = VaultTrust.configured(
+        (options.authority_host, options.arm_endpoint, options.key_vault), options.vault_host_suffixes)
+    inventory = load(options)
+    return restrict_vaults(inventory, trust) if trust.origins or trust.suffixes else inventory
 
 
 def skipped_outcomes(inventory: Inventory, checked_at: datetime) -> Iterator[Outcome]:
@@ -235,9 +254,7 @@ def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
 
         check_report_dir(Path(options.report_dir))
     endpoints_resolver(options)(Identity("", "", "", "", options.cloud))  # bad endpoints: refused before any work
-    inventory = self_inventory(options, announce) if options.self_link else load(options)
-    inventory = restrict_vaults(inventory, VaultTrust.configured(
-        (options.authority_host, options.arm_endpoint, options.key_vault), options.vault_host_suffixes))
+    inventory = self_inventory(options, announce) if options.self_link else load_trusted(options)
     if not inventory.identities:
         raise NoValidRowsError(
             f"{options.inventory}: no valid row to run ({len(inventory.skipped)} invalid); "
@@ -329,7 +346,7 @@ def _work(
         asyncio.run(_fan_out(run.todo, options, on_outcome, on_intent, run, breaker,
                              sleep=sleep, recognizer_factory=recognizer_factory, announce=announce))
     except KeyboardInterrupt:
-        raise Interrupted(run.run_id) from None
+        raise Interrupted(run.run_id, options.command) from None
     except PalError:
         journal.finish_run(run.run_id, 2)  # a run-level failure ends the run: --resume must not pick it up later
         raise

@@ -140,3 +140,36 @@ def test_plan_detailed_exitcode_says_1_for_any_error_usage_errors_included(tmp_p
     assert bad_option.returncode == 1, bad_option.stderr
     plain = _console("plan", str(tmp_path / "nope.csv"), "--concurrency", "zero", cwd=tmp_path)
     assert plain.returncode == 2 and "--concurrency" in plain.stderr
+
+
+def test_every_command_help_ends_with_examples_and_shows_no_type_noise() -> None:
+    """Each command's --help ends with two or three command lines a user would type; flags carry no `<bool>`."""
+    for name in _commands():
+        result = CliRunner().invoke(app, [name, "--help"])
+        assert "<bool>" not in result.output, name
+        tail = result.output.split("Examples:", 1)
+        assert len(tail) == 2, f"{name} --help has no examples"
+        lines = [ln.strip() for ln in tail[1].splitlines() if ln.strip()]
+        assert len(lines) >= 2 and all(ln.startswith(("pal-orchestrator ", "make ")) for ln in lines), (name, lines)
+
+
+def test_validate_accepts_the_command_line_of_a_run(tmp_path: Path) -> None:
+    """The options the emulator prints for `link` work for `validate` too (those it does not need are ignored)."""
+    good = ROOT / "inventory" / "examples" / "customers.csv"
+    result = CliRunner().invoke(app, [
+        "validate", str(good), "--partner-id", "1234567", "--authority-host", "https://127.0.0.1:8443",
+        "--arm-endpoint", "https://127.0.0.1:8443/", "--operator-auth", "env", "--concurrency", "8",
+        "--journal", str(tmp_path / "j.sqlite"), "--report-dir", str(tmp_path / "r"),
+    ])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "j.sqlite").exists()
+
+
+def test_an_interrupted_read_only_run_is_not_told_to_resume() -> None:
+    """audit and plan have no --resume: their interrupt hint says to run them again; link and unlink resume."""
+    from orchestrator.models import Command
+    from orchestrator.runner import Interrupted
+
+    assert "--resume" not in Interrupted("r1", Command.AUDIT).hint
+    assert "--resume" not in Interrupted("r1", Command.PLAN).hint
+    assert "pal-orchestrator unlink … --resume" in Interrupted("r1", Command.UNLINK).hint

@@ -1,5 +1,5 @@
 """ARM response headers, cloud metadata, multi-tenant discovery, the v1 token endpoint, role definition lists,
-and the operator/app clash: what the emulator serves besides the main flows."""
+Graph service principal lookups, and the operator/app clash: what the emulator serves besides the main flows."""
 
 from __future__ import annotations
 
@@ -92,14 +92,17 @@ def test_proxy_html_pages_carry_no_arm_headers(emulator: Emulator) -> None:
 
 
 def test_cloud_metadata_endpoints(emulator: Emulator) -> None:
-    """GET /metadata/endpoints (no token): a list of clouds from 2019-05-01 on, the legacy object before."""
+    """GET /metadata/endpoints (no token): this one cloud from 2022-09-01 on (what `az cloud register` reads),
+    a list of clouds from 2019-05-01, the legacy object before; `//metadata/endpoints` answers too."""
     status, headers, raw = _call(emulator, "GET", "/metadata/endpoints?api-version=2022-09-01")
     assert status == 200 and headers["Cache-Control"] == "no-cache"
-    (cloud,) = json.loads(raw)
+    cloud = json.loads(raw)
+    assert _call(emulator, "GET", "//metadata/endpoints?api-version=2022-09-01")[2] == raw
+    assert json.loads(_call(emulator, "GET", "/metadata/endpoints?api-version=2019-05-01")[2]) == [cloud]
     assert cloud["resourceManager"] == emulator.arm_endpoint
     assert cloud["authentication"]["loginEndpoint"] == emulator.authority_host + "/"
     assert "https://management.azure.com/" in cloud["authentication"]["audiences"]
-    assert cloud["suffixes"]["keyVaultDns"] == "vault.azure.net"
+    assert cloud["suffixes"]["keyVaultDns"] == "vault.azure.net" and cloud["suffixes"]["mhsmDns"]
     status, _, raw = _call(emulator, "GET", "/metadata/endpoints?api-version=2015-01-01")
     legacy = json.loads(raw)
     assert status == 200 and legacy["authentication"]["loginEndpoint"] == emulator.authority_host + "/"
@@ -153,6 +156,32 @@ def test_role_definitions_list_with_the_sdk(emulator: Emulator) -> None:
     (owner,) = client.role_definitions.list(f"/subscriptions/{sub}", filter="roleName eq 'Owner'")
     assert owner.name == "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
     assert owner.id == f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{owner.name}"
+
+
+# --- Microsoft Graph (what `az role assignment list --assignee` reads) ------------------------------------
+
+
+def test_graph_service_principal_lookups(emulator: Emulator) -> None:
+    """servicePrincipals by name (appId) and directoryObjects/getByIds answer the caller's tenant only; a
+    token is required; an unsupported $filter is 400, not a silent full list."""
+    r = identity(emulator, "sp-secret")
+    other = identity(emulator, "sp-pfx")  # another tenant: invisible
+    auth = {"Authorization": "Bearer " + issue_token_for(emulator, r.tenant_id, r.client_id, emulator.url + "/")}
+    spn = "servicePrincipalNames/any(c:c eq '{}')"
+    q = "/v1.0/servicePrincipals?" + urlencode({"$filter": spn.format(r.client_id)})
+    status, _, raw = _call(emulator, "GET", q, headers=auth)
+    (sp,) = json.loads(raw)["value"]
+    assert status == 200 and (sp["id"], sp["appId"]) == (r.object_id, r.client_id)
+    assert sp["@odata.type"] == "#microsoft.graph.servicePrincipal"
+    q_other = "/v1.0/servicePrincipals?" + urlencode({"$filter": spn.format(other.client_id)})
+    assert json.loads(_call(emulator, "GET", q_other, headers=auth)[2])["value"] == []
+    body = json.dumps({"ids": [r.object_id, other.object_id], "types": ["servicePrincipal"]})
+    status, _, raw = _call(emulator, "POST", "/v1.0/directoryObjects/getByIds",
+                           headers={**auth, "Content-Type": "application/json"}, body=body)
+    assert status == 200 and [o["id"] for o in json.loads(raw)["value"]] == [r.object_id]
+    assert _call(emulator, "GET", q)[0] == 401
+    bad = "/v1.0/servicePrincipals?" + urlencode({"$filter": "displayName eq 'x'"})
+    assert _call(emulator, "GET", bad, headers=auth)[0] == 400
 
 
 # --- operator / app clash --------------------------------------------------------------------------------

@@ -119,3 +119,57 @@ def test_wrong_audience_token_rejected(emulator: Emulator) -> None:
         urllib.request.urlopen(req, context=ssl.create_default_context(cafile=emulator.ca_path))  # noqa: S310
     assert excinfo.value.code == 401
     assert "WWW-Authenticate" in excinfo.value.headers
+
+
+# --- the root vault: what clients that keep only scheme and host can reach -----------------------------
+
+
+def _root_client(em: Emulator, origin: str | None = None) -> Any:
+    """A SecretClient on the bare host, as `KeyVaultSecretIdentifier(id).vault_url` and `az --id` build it."""
+    from azure.keyvault.secrets import SecretClient
+
+    return SecretClient(origin or em.url, operator_credential(em), verify_challenge_resource=False,
+                        connection_verify=em.ca_path, retry_total=0)
+
+
+def test_root_vault_serves_the_first_vault_and_its_ids_are_answerable(emulator: Emulator) -> None:
+    """The world's first vault also answers at /secrets/… on the host root; the id a read returns (via
+    /vaults/NAME or the root) parses with KeyVaultSecretIdentifier, and a client built from it reads it back."""
+    from azure.keyvault.secrets import KeyVaultSecretIdentifier
+
+    via_vault = secret_client(emulator).get_secret("sp-secret")
+    via_root = _root_client(emulator).get_secret("sp-secret")
+    assert via_root.value == via_vault.value and via_root.id == via_vault.id
+    assert via_root.id == f"{emulator.url}/secrets/sp-secret/{via_root.properties.version}"
+    ident = KeyVaultSecretIdentifier(via_vault.id)
+    assert ident.vault_url == emulator.url == via_root.properties.vault_url
+    followed = _root_client(emulator, ident.vault_url).get_secret(ident.name, ident.version)
+    assert followed.value == via_vault.value
+    with pytest.raises(ResourceNotFoundError):
+        _root_client(emulator).get_secret("no-such-secret")
+    assert {r.tenant for r in emulator.requests if r.service == "keyvault"} == {"pal-vault"}
+
+
+def test_versioned_root_id_leads_to_the_vault_that_holds_it(emulator_factory: Any) -> None:
+    """Two vaults with a same-named secret: the root without a version is the first vault; an id from the
+    second vault (versions are unique) reads the second vault's value, not the first's."""
+    em = emulator_factory({"operator": {"tenant": "0e0e0e0e-0000-4000-8000-000000000001"}, "vaults": [
+        {"name": "first", "secrets": [{"name": "shared", "value": "from-first"}]},
+        {"name": "second", "secrets": [{"name": "shared", "value": "from-second"}, {"name": "only", "value": "x"}]},
+    ]})
+    second = secret_client(em, "second").get_secret("shared")
+    assert second.value == "from-second" and second.id.startswith(f"{em.url}/secrets/shared/")
+    root = _root_client(em)
+    assert root.get_secret("shared").value == "from-first"
+    assert root.get_secret("shared", second.properties.version).value == "from-second"
+    assert root.get_secret("only", secret_client(em, "second").get_secret("only").properties.version).value == "x"
+    with pytest.raises(ResourceNotFoundError):
+        root.get_secret("only")  # unversioned: the first vault only
+
+
+def test_secret_id_follows_the_host_the_client_used(emulator: Emulator) -> None:
+    """A client on https://localhost:PORT gets ids on localhost (answerable there), not on 127.0.0.1."""
+    origin = f"https://localhost:{emulator.port}"
+    secret = _root_client(emulator, origin).get_secret("sp-secret")
+    assert secret.id == f"{origin}/secrets/sp-secret/{secret.properties.version}"
+    assert secret.properties.vault_url == origin

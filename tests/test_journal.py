@@ -14,17 +14,7 @@ from orchestrator.journal import Journal
 def test_a_journal_from_an_older_version_is_upgraded_in_place(tmp_path: Path) -> None:
     """A runs table without reported_at (an earlier release) gains the column; old runs stay readable."""
     path = tmp_path / "journal.sqlite"
-    db = sqlite3.connect(path)
-    db.execute(
-        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, command TEXT NOT NULL, inventory_path TEXT NOT NULL, "
-        "inventory_sha256 TEXT NOT NULL, inventory_rows INTEGER NOT NULL, skipped INTEGER NOT NULL, "
-        "partner_ids TEXT NOT NULL, options TEXT NOT NULL, tool_version TEXT NOT NULL, operator TEXT NOT NULL, "
-        "started_at TEXT NOT NULL, finished_at TEXT, exit_code INTEGER)"
-    )
-    db.execute("INSERT INTO runs VALUES ('old', 'link', '/inv.csv', 'abc', 1, 0, '[]', '{}', '0.0.1', 'op', "
-               "'2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 0)")
-    db.commit()
-    db.close()
+    _old_journal(path)
     with Journal(path) as journal:
         assert [r.run_id for r in journal.runs()] == ["old"]
         run_id = journal.start_run(command="link", inventory_path="/inv.csv", inventory_sha256="abc",

@@ -188,12 +188,22 @@ def test_audit_reports_current_links_with_details(cli: Cli, emulator: Emulator, 
 
 
 def test_unlink_needs_yes_and_then_deletes(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
-    """unlink without --yes changes nothing; with --yes the link is deleted → unlinked."""
+    """unlink without --yes reads the links and lists exactly what it would delete (not the unlinked row, not
+    the identity linked to another partner), writes nothing and journals nothing; with --yes it deletes."""
     r = by_name(emulator)["sp-linked"]
-    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    unlinked = by_name(emulator)["sp-secret"]
+    emulator.world.set_link(by_name(emulator)["sp-pem"].tenant_id, by_name(emulator)["sp-pem"].object_id,
+                            OTHER_PARTNER_ID)
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r, unlinked, by_name(emulator)["sp-pem"]])
     dry = cli("unlink", inv)
     assert dry.exit_code == 0 and "--yes" in dry.output
+    assert "would remove 1 links" in dry.stdout
+    removed = [ln for ln in dry.stdout.splitlines() if ln.startswith("  ") and "(skip)" not in ln]
+    assert len(removed) == 1 and r.client_id in removed[0]
+    assert "left alone" in dry.stdout and "nothing to remove" in dry.stdout
     assert emulator.link(r.tenant_id, r.object_id) is not None
+    assert not cli.journal.exists()
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
     result = cli("unlink", inv, "--yes")
     assert result.exit_code == 0, result.output
     assert cli.statuses() == {r.client_id: "unlinked"}
@@ -528,3 +538,32 @@ def test_reports_that_cannot_be_written_after_the_work_exit_4_with_the_results_s
 def _tenant_object(em: Emulator, name: str) -> tuple[str, str]:
     r = by_name(em)[name]
     return r.tenant_id, r.object_id
+
+
+def test_the_results_table_shows_rows_needing_attention_first_with_a_reason(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    """The terminal table starts with the failures, each with a short reason beside its error code."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, emulator.world.identities)
+    result = cli("link", inv, "--no-recognition")
+    lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
+    header = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["customer", "status"])
+    assert "reason" in lines[header]
+    first = lines[header + 1]
+    assert not any(f" {ok} " in first for ok in ("linked", "already_linked")), first
+    assert "AADSTS" in result.stdout or "SecretNotFound" in result.stdout or "Forbidden" in result.stdout
+
+
+def test_debug_lines_name_the_identity_they_belong_to(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """With --debug, the SDK's lines logged for an identity carry its customer, tenant and client ID."""
+    import subprocess
+    import sys
+
+    r = by_name(emulator)["sp-secret"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
+    argv = cli.argv("link", str(inv), "--no-recognition", "--debug")
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", *argv], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    named = [ln for ln in proc.stderr.splitlines() if f"client={r.client_id}" in ln]
+    assert named and any("azure" in ln for ln in named)

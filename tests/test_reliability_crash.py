@@ -261,6 +261,7 @@ def test_sigterm_ends_the_run_like_ctrl_c_and_resume_finishes_it(
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err.decode()[-2000:]
     assert b"--resume" in err
+    assert b"Traceback" not in err and b"CancelledError" not in err, err.decode()[-3000:]
     assert _integrity(tmp_path / "journal.sqlite") == "ok"
     resumed = subprocess.run([*argv, "--resume"], cwd=ROOT, env=_env(em), capture_output=True, timeout=120,
                              check=False)

@@ -12,9 +12,10 @@ completed with failures/skipped rows, 2 usage error or nothing ran, 3 stopped ea
     runs.py      link, plan, audit, unlink
     reading.py   validate, report, runs
     tools.py     emulator, demo
+    lighthouse.py  lighthouse (Azure Lighthouse delegations)
 """
 
-from . import reading, runs, tools  # noqa: F401 - importing a module registers its commands
+from . import lighthouse, reading, runs, tools  # noqa: F401 - importing a module registers its commands
 from .app import app, main
 
 __all__ = ["app", "main"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from .. import __version__
@@ -31,19 +33,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no "<bool>" after flags, readable in CI logs and narrow terminals
 )
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: the command lines a user would type, kept as written (click's \\b)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay one line, whole
 # Piped stdout (CI logs, `| less`) gets a wide table instead of rich's 80-column default.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def _configure_logging(debug: bool) -> None:
-    """--debug shows our steps and the SDK's redacting HTTP log; never the network trace that leaks secrets."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """--debug shows our steps and the SDK's redacting HTTP log, each line naming the identity it belongs to;
+    never the network trace that leaks secrets."""
+    from ..logs import IdentityFilter
+
+    root = logging.getLogger()
+    if not any(getattr(h, "pal_orchestrator", False) for h in root.handlers):  # once per process
+        handler = logging.StreamHandler(sys.stderr)
+        handler.addFilter(IdentityFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(identity)s]: %(message)s"))
+        handler.pal_orchestrator = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
     logging.getLogger("azure").setLevel(logging.INFO if debug else logging.ERROR)
     logging.getLogger("msal").setLevel(logging.WARNING)
     logging.getLogger("asyncio").setLevel(logging.WARNING)
@@ -60,7 +74,7 @@ def _errors(error_exit: int | None = None) -> Iterator[None]:
         err.print(Text.assemble(("error: ", "bold red"), str(exc)))  # user text is never parsed as markup
         raise typer.Exit(error_exit if error_exit is not None else exc.exit_code) from None
     except Interrupted as exc:
-        err.print(f"[yellow]interrupted[/]: results so far are in the journal; continue with --resume ({exc.run_id})")
+        err.print(f"[yellow]interrupted[/]: results so far are in the journal; {escape(exc.hint)}")
         raise typer.Exit(130) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
@@ -89,6 +103,7 @@ def main() -> None:
     """Console entry point. With `plan --detailed-exitcode`, any error (a usage error too) exits 1, so that a
     pipeline reading 2 as "writes pending" never mistakes a failure for changes (Terraform's convention)."""
     argv = sys.argv[1:]
+    signal.signal(signal.SIGTERM, _terminate)  # a cancelled CI job ends like Ctrl-C (exit 130), from the start
     try:
         code = app(args=argv, prog_name="pal-orchestrator", standalone_mode=False)
     except typer.Abort:
@@ -102,6 +117,10 @@ def main() -> None:
             err.print(f"error: {exc}", markup=False)
         code = 1 if _detailed(argv) else int(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _detailed(argv: list[str]) -> bool:

@@ -4,50 +4,47 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from ..journal import DEFAULT_JOURNAL
-from ..models import Cloud
 
 if TYPE_CHECKING:
     pass
 
-from .app import _errors, app, err, out
+from .app import _errors, app, err, examples, out
 from .options import (
     BaselineOpt,
-    CloudOpt,
     InventoryArg,
     JournalOpt,
     Output,
     OutputOpt,
-    PartnerOpt,
     ReportDirOpt,
-    SheetOpt,
     SummaryMdOpt,
-    VaultOpt,
+    _run_kwargs,
+    run_options,
 )
 
 
-@app.command()
-def validate(
-    inventory: InventoryArg,
-    partner_id: PartnerOpt = None,
-    key_vault: VaultOpt = None,
-    cloud: CloudOpt = Cloud.PUBLIC,
-    sheet: SheetOpt = None,
-) -> None:
-    """Check an inventory without signing in anywhere: every problem as FILE:LINE: column: what — fix."""
-    from ..inventory import InventoryDefaults, load_inventory
+@app.command(epilog=examples(
+    "pal-orchestrator validate customers.csv",
+    "pal-orchestrator validate customers.xlsx --sheet Tenants --partner-id 4812345",
+))
+@run_options
+def validate(inventory: InventoryArg, *, shared: dict[str, Any]) -> None:
+    """Check an inventory without signing in anywhere: every problem as FILE:LINE: column: what — fix.
+
+    Takes every option a run takes (so a `link` command line works with `validate`), and uses those that shape
+    the inventory: --partner-id, --key-vault, --cloud, --sheet, and the vault trust options.
+    """
+    from ..models import Command
+    from ..runner import RunOptions, load_trusted
 
     with _errors():
-        inv = load_inventory(
-            inventory,
-            defaults=InventoryDefaults(partner_id=partner_id, key_vault=key_vault, cloud=cloud, sheet=sheet),
-        )
+        inv = load_trusted(RunOptions(command=Command.PLAN, inventory=str(inventory), **_run_kwargs(shared)))
     for warning in inv.warnings:
         err.print(f"warning: {warning}", markup=False)
     for problem in inv.problems:
@@ -57,7 +54,11 @@ def validate(
     raise typer.Exit(2 if bad or not inv.identities else 0)
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator report",
+    "pal-orchestrator report 20261128T085400Z-1a2b3c4d",
+    "pal-orchestrator report --compare",
+))
 def report(
     run_ids: Annotated[
         list[str] | None,
@@ -93,7 +94,14 @@ def report(
             a, b = ids if ids else default_comparison(j)
             out.print(render_comparison(compare_runs(j, a, b)), markup=False)
             return
-        rid = ids[0] if ids else runs[-1].run_id
+        # the latest coverage run by default: a `lighthouse` run has its own files (lighthouse.csv/json)
+        rid = ids[0] if ids else next((r.run_id for r in reversed(runs) if r.command != "lighthouse"), runs[-1].run_id)
+        if j.run(rid).command == "lighthouse":
+            from ..report.lighthouse import write_lighthouse_reports
+
+            written = write_lighthouse_reports(j, rid, report_dir)[0].parent
+            err.print(f"lighthouse reports for run {rid} written to {written}/", markup=False)
+            return
         recorded = j.run(rid).options
         days = expiry_warning_days if expiry_warning_days is not None else int(recorded.get("expiry_warning_days", 120))
         paths = write_reports(j, rid, report_dir, expiry_warning_days=days,
@@ -117,7 +125,10 @@ def write_summary_md(folder: Path, target: Path | None) -> None:
         err.print(f"warning: cannot write the Markdown summary: {exc}", markup=False)
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator runs",
+    "pal-orchestrator runs --output json",
+))
 def runs(journal: JournalOpt = Path(DEFAULT_JOURNAL), output: OutputOpt = Output.table) -> None:
     """List the runs in the journal: ID, date, inventory, counts, coverage."""
     from ..journal import Journal

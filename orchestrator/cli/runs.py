@@ -14,7 +14,7 @@ from ..models import Command, Status
 if TYPE_CHECKING:
     from ..runner import RunOptions, RunResult
 
-from .app import _configure_logging, _errors, app, err, out
+from .app import _configure_logging, _errors, app, err, examples, out
 from .options import (
     BaselineOpt,
     ExpiryOpt,
@@ -69,7 +69,11 @@ def _run(
     raise typer.Exit(exit_code(result))
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator link customers.csv --partner-id 4812345 --key-vault ops-kv",
+    'pal-orchestrator link customers.csv --partner-id 4812345 --partner-name "Contoso Ltd"',
+    "pal-orchestrator link customers.csv --partner-id 4812345 --resume",
+))
 @run_options
 def link(
     inventory: RunInventoryArg = None,
@@ -99,7 +103,10 @@ def link(
          baseline=baseline)
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator plan customers.csv --partner-id 4812345",
+    "pal-orchestrator plan customers.csv --partner-id 4812345 --detailed-exitcode",
+))
 @run_options
 def plan(
     inventory: RunInventoryArg = None,
@@ -131,7 +138,10 @@ def _detailed_exit(result: RunResult) -> int:
     return 2 if counts.get(Status.WOULD_LINK.value) or counts.get(Status.WOULD_RELINK.value) else 0
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator audit customers.csv --partner-id 4812345",
+    "pal-orchestrator audit customers.csv --partner-id 4812345 --output json",
+))
 @run_options
 def audit(
     inventory: RunInventoryArg = None,
@@ -147,7 +157,10 @@ def audit(
          expiry_warning_days=expiry_warning_days, baseline=baseline)
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator unlink offboarded.csv --partner-id 4812345",
+    "pal-orchestrator unlink offboarded.csv --partner-id 4812345 --yes",
+))
 @run_options
 def unlink(
     inventory: RunInventoryArg = None,
@@ -158,24 +171,47 @@ def unlink(
     *,
     shared: dict[str, Any],
 ) -> None:
-    """Offboarding: delete each identity's link to its target partner ID (needs --yes)."""
-    if not yes:
-        from ..runner import RunOptions, load, self_inventory
+    """Offboarding: delete each identity's link to its target partner ID (needs --yes).
 
+    Without --yes it reads each identity's current link (as `audit` does, no write, nothing journaled) and lists
+    exactly the links it would delete; links to other partner IDs are never touched."""
+    if not yes:
         _configure_logging(shared["debug"])
         if inventory is None and not self_:
             err.print("error: give an INVENTORY file, or --self")
             raise typer.Exit(2)
         with _errors():
-            opts = RunOptions(command=Command.UNLINK, inventory=str(inventory), self_link=self_,
-                              **_run_kwargs(shared))
-            inv = self_inventory(opts, err.print) if self_ else load(opts)
-        out.print(f"would remove the links of {len(inv.identities)} identities:")
-        for i in inv.identities:
-            out.print(f"  {i.customer}  tenant {i.tenant_id}  client {i.client_id}  partner {i.partner_id}",
-                      markup=False)
-        err.print("nothing changed: pass --yes to remove them")
+            _preview_unlink(inventory, self_, shared)
         raise typer.Exit(0)
     _run(Command.UNLINK, inventory, shared, self_link=self_, resume=resume, force=force)
 
 
+
+
+def _preview_unlink(inventory: Path | None, self_: bool, shared: dict[str, Any]) -> None:
+    """Read the current links into a throwaway journal and list what `unlink --yes` would delete."""
+    import tempfile
+
+    from ..journal import Journal
+    from ..runner import execute
+
+    with tempfile.TemporaryDirectory(prefix="pal-unlink-preview-") as tmp:
+        kwargs = {**_run_kwargs(shared), "journal": str(Path(tmp) / "preview.sqlite")}
+        result = execute(_options(Command.AUDIT, inventory or Path("--self"), self_link=self_,
+                                  write_reports=False, **kwargs),
+                         progress=TerminalProgress(err), announce=lambda text: err.print(text, markup=False))
+        assert result.run_id is not None
+        with Journal(result.journal, read_only=True) as journal:
+            outcomes = journal.outcomes(result.run_id)
+    doomed = [o for o in outcomes if o.status is Status.ALREADY_LINKED]
+    out.print(f"would remove {len(doomed)} links:")
+    for o in doomed:
+        out.print(f"  {o.customer}  tenant {o.tenant_id}  client {o.client_id}  partner {o.target_partner_id}",
+                  markup=False)
+    others = [o for o in outcomes if o.status is not Status.ALREADY_LINKED]
+    for o in others:
+        why = {Status.NOT_LINKED: "not linked: nothing to remove",
+               Status.LINKED_ELSEWHERE: f"linked to {o.linked_partner_id}, another partner: left alone"}.get(
+            o.status, f"{o.status.value}: {o.error_code or ''}")
+        out.print(f"  (skip) {o.customer}  tenant {o.tenant_id}  client {o.client_id}  {why}", markup=False)
+    err.print("nothing changed: pass --yes to remove them")

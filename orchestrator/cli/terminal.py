@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,23 +99,33 @@ def _print_results(result: RunResult, output: Output) -> None:
 
 
 _TABLE_LIMIT = 200
+_REASON_CHARS = 70
+
+
+_ENTRA_PREFIX = re.compile(r"^Microsoft Entra ID error '\(\w+\) AADSTS\d+: ")
+
+
+def _reason(o: Outcome) -> str:
+    """A short reason beside the error code (the full message and fix are in identities.csv)."""
+    text = _ENTRA_PREFIX.sub("", " ".join((o.error_message or "").split()))
+    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 1] + "…"
 
 
 def _print_table(outcomes: Iterator[Outcome], result: RunResult) -> None:
-    total = sum(result.counts.values())
-    table = Table("customer", "status", "linked_partner_id", "error_code", "row", box=None)
-    shown = 0
-    for o in outcomes:
-        if total > _TABLE_LIMIT and o.status in COVERED_STATUSES:
-            continue
-        if shown >= _TABLE_LIMIT:
-            break
+    """Rows that need attention first; on a big run only those (up to a limit), the rest counted."""
+    rows = list(outcomes)
+    attention = [o for o in rows if o.status not in _OK_STATUSES]
+    fine = [o for o in rows if o.status in _OK_STATUSES]
+    shown = (attention + ([] if len(rows) > _TABLE_LIMIT else fine))[:_TABLE_LIMIT]
+    table = Table("customer", "status", "linked_partner_id", "error_code", "reason", "row", box=None)
+    for o in shown:
         table.add_row(escape(o.customer), o.status.value, escape(o.linked_partner_id or ""),
-                      escape(o.error_code or ""), escape(f"{Path(o.source).name}:{o.line}"))
-        shown += 1
+                      escape(o.error_code or ""), escape(_reason(o)), escape(f"{Path(o.source).name}:{o.line}"))
     out.print(table)
-    if total > shown:
-        out.print(f"({total - shown} more rows in identities.csv)")
+    if len(rows) > len(shown):
+        more = len(attention) - len([o for o in shown if o.status not in _OK_STATUSES])
+        out.print(f"({len(rows) - len(shown)} more rows in identities.csv"
+                  + (f", {more} of them needing attention)" if more else ", all fine)"))
     out.print("messages and fixes: identities.csv and coverage.xlsx in the report directory")
 
 

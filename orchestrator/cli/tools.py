@@ -11,14 +11,17 @@ if TYPE_CHECKING:
     pass
 
 from ..journal import DEFAULT_JOURNAL
-from .app import _errors, _invoke, app, err
+from .app import _errors, _invoke, app, err, examples
 from .options import JournalOpt, Output, OutputOpt, ReportDirOpt
 
 #: The demo's own journal, beside the real one and kept like it (a second `make run` is compared with the first).
 _DEMO_JOURNAL = Path(DEFAULT_JOURNAL).with_name("demo-journal.sqlite")
 
 
-@app.command()
+@app.command(epilog=examples(
+    "pal-orchestrator emulator --world inventory/demo-world.yaml",
+    "pal-orchestrator emulator --latency-ms 50 --wire not_linked=generic",
+))
 def emulator(
     world: Annotated[
         Path | None, typer.Option("--world", help="World YAML seeding tenants, apps, vaults, links.")
@@ -50,7 +53,10 @@ def emulator(
         raise typer.Exit(2) from None
 
 
-@app.command()
+@app.command(epilog=examples(
+    "make run",
+    "pal-orchestrator demo --report-dir /tmp/pal-demo",
+))
 def demo(
     inventory: Annotated[Path, typer.Option("--inventory", help="Demo inventory.")] = Path("inventory/demo.csv"),
     world: Annotated[Path, typer.Option("--world", help="Demo world.")] = Path("inventory/demo-world.yaml"),

@@ -9,11 +9,13 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from typing import Any
 
 from aiohttp import web
 
 from .common import ARM_AUDIENCES, PAL_API_VERSION, Match, arm_error
 from .core import Core
+from .managedservices import ManagedServices
 from .partner import RE_OPERATIONS, RE_PARTNER, Partners
 from .rbac import Rbac
 from .wire import Wire
@@ -60,6 +62,7 @@ class Arm:
         self._buckets = _Buckets()
         self.partners = Partners(core)
         self.rbac = Rbac(core)
+        self.managed_services = ManagedServices(core)
 
     def stamp(self, request: web.Request, response: web.StreamResponse, tenant: str | None) -> None:
         """The headers ARM puts on every answer it gives (a proxy's html page is not ARM's, so none there)."""
@@ -86,17 +89,25 @@ class Arm:
     async def metadata(self, request: web.Request) -> web.Response:
         """`GET /metadata/endpoints`: the cloud's endpoints, unauthenticated, as ARM serves them.
 
-        api-version 2015-01-01 answers the legacy single object; later versions a list of clouds (this one).
+        Before 2019-05-01 the legacy endpoint object; 2019-05-01 up to 2022-09-01 a list of clouds (this one);
+        2022-09-01 on the one cloud this ARM belongs to, which `az cloud register` (2.70+) reads.
         """
         url = self.core.url
         if request.method != "GET":
             return arm_error(405, "MethodNotAllowed", f"{request.method} is not supported.")
-        if request.query.get("api-version", "") < "2019-05-01":
+        version = request.query.get("api-version", "")
+        if version < "2019-05-01":
             return web.json_response({
                 "galleryEndpoint": f"{url}/", "graphEndpoint": f"{url}/", "portalEndpoint": f"{url}/",
                 "authentication": {"loginEndpoint": f"{url}/", "audiences": [f"{url}/", *_ARM_AUDIENCE_URLS]},
             })
-        return web.json_response([{
+        cloud = self._cloud(url)
+        return web.json_response(cloud if version >= "2022-09-01" else [cloud])
+
+    @staticmethod
+    def _cloud(url: str) -> dict[str, Any]:
+        """This emulator as one cloud of the metadata endpoint."""
+        return {
             "name": "PalEmulator",
             "portal": f"{url}/",
             "resourceManager": f"{url}/",
@@ -106,11 +117,11 @@ class Arm:
             "activeDirectoryDataLake": "https://datalake.azure.net/", "batch": "https://batch.core.windows.net/",
             "media": "https://rest.media.azure.net", "sqlManagement": "https://management.core.windows.net:8443/",
             "gallery": f"{url}/", "vmImageAliasDoc": "",
-            "suffixes": {"keyVaultDns": "vault.azure.net", "keyVaultMhsmDns": "managedhsm.azure.net",
+            "suffixes": {"keyVaultDns": "vault.azure.net", "mhsmDns": "managedhsm.azure.net",
                          "storage": "core.windows.net", "sqlServerHostname": "database.windows.net",
                          "acrLoginServer": "azurecr.io", "azureDataLakeStoreFileSystem": "azuredatalakestore.net",
                          "azureDataLakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net"},
-        }])
+        }
 
     def _proxy_page(self, request: web.Request) -> web.Response | None:
         """An html page instead of ARM's JSON (`partners_route: html`, `operations: html|404`), or None."""
@@ -152,7 +163,7 @@ class Arm:
                 return bad_api_version(api_version, "Microsoft.ManagementPartner", [PAL_API_VERSION])
             return self.partners.operations()
         if request.method == "GET":
-            answer = self.rbac.get(request, caller)
+            answer = self.rbac.get(request, caller) or self.managed_services.get(request, caller)
             if answer is not None:
                 return answer
         return arm_error(404, "InvalidResourceType", f"The resource type could not be found for {path}.")

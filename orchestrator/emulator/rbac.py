@@ -16,6 +16,7 @@ from aiohttp import web
 
 from .common import Caller, arm_error, is_guid
 from .core import Core
+from .managedservices import paged, visible_subscriptions
 from .model import App
 from .world import BUILTIN_ROLES
 
@@ -59,7 +60,7 @@ class Rbac:
         """The answer to a GET this module serves, or None when the path is not one of its routes."""
         path = request.path
         if RE_SUBS.match(path):
-            return self.subscriptions(caller)
+            return self.subscriptions(request, caller)
         m = RE_SUB.match(path)
         if m:
             return self.subscription(caller, m.group(1).lower())
@@ -77,7 +78,7 @@ class Rbac:
     def _caller_app(self, caller: Caller) -> App | None:
         return self.core.world.app_by_object_id(caller.tenant_id, caller.object_id)
 
-    def _sub_body(self, sub_id: str) -> dict[str, Any]:
+    def _sub_body(self, sub_id: str, managed_by: str | None = None) -> dict[str, Any]:
         sub = self.core.world.subscriptions.get(sub_id)
         tenant = sub.tenant_id if sub else ""
         return {
@@ -85,13 +86,17 @@ class Rbac:
             "displayName": sub.display_name if sub else sub_id, "state": "Enabled",
             "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01",
                                      "spendingLimit": "Off"},
-            "authorizationSource": "RoleBased", "managedByTenants": [],
+            "authorizationSource": "RoleBased", "managedByTenants": [{"tenantId": managed_by}] if managed_by else [],
         }
 
-    def subscriptions(self, caller: Caller) -> web.Response:
+    def subscriptions(self, request: web.Request, caller: Caller) -> web.Response:
+        """The caller's own subscriptions, then those delegated to it through Lighthouse; paged by page_size."""
         app = self._caller_app(caller)
-        subs = sorted(app.role_assignments) if app else []
-        return web.json_response({"value": [self._sub_body(s) for s in subs if app and app.role_assignments[s]]})
+        own = sorted(s for s, roles in (app.role_assignments.items() if app else ()) if roles)
+        values = [self._sub_body(s) for s in own]
+        delegated = visible_subscriptions(self.core.world, caller)
+        values += [self._sub_body(s, managed_by=t) for s, t in sorted(delegated.items()) if s not in own]
+        return paged(request, self.core.url, values, self.core.world.page_size)
 
     def subscription(self, caller: Caller, sub_id: str) -> web.Response:
         app = self._caller_app(caller)

@@ -26,6 +26,7 @@ from .common import Handler, Match, Reply, RequestRecord, arm_error
 from .core import Core, token_signing_key
 from .entra import Entra, aad_error
 from .faults import Decision, FaultState
+from .graph import Graph
 from .imds import IMDS_PATH, Imds
 from .keyvault import KeyVault
 from .tls import prepare_tls
@@ -51,6 +52,7 @@ class EmulatorServer(Core):
         self._runner: web.AppRunner | None = None
         self.entra = Entra(self)
         self.keyvault = KeyVault(self)
+        self.graph = Graph(self)
         self.arm = Arm(self)
         self.imds = Imds(self)
         self.admin = Admin(self)
@@ -125,13 +127,15 @@ class EmulatorServer(Core):
     def _route(self, request: web.Request) -> tuple[str, str | None, Handler] | None:
         low = request.path.lower()
         hit: Match | None
-        if low.startswith("/vaults/"):
+        if low.startswith(("/vaults/", "/secrets/")):
             service, hit = "keyvault", self.keyvault.match(request)
         elif low.startswith(("/providers/", "/subscriptions")):
             tenant, _ = self.arm.match(request)
             service, hit = "arm", (tenant, self._arm)
-        elif low == METADATA_PATH:
+        elif "/" + low.lstrip("/") == METADATA_PATH:  # `az cloud register` with a trailing-slash URL sends //
             service, hit = "arm", (None, self.arm.metadata)
+        elif low.startswith("/v1.0/"):
+            service, hit = "graph", self.graph.match(request)
         elif low == IMDS_PATH:
             service, hit = "imds", self.imds.match(request)
         else:

@@ -35,6 +35,7 @@ from .model import (
     Tenant,
     Vault,
 )
+from .offers import LighthouseOffer, OfferError, parse_offers
 from .wire import WireError, check_wire
 
 #: Built-in role names the world accepts in place of role definition GUIDs.
@@ -130,6 +131,9 @@ class World:
         #: wire variants (names and values in wire.WIRE_OPTIONS); the emulator's defaults where absent
         self.wire: dict[str, str] = {}
         self.latency_s: float = 0.0
+        #: Azure Lighthouse offers (see offers.py) and the page size of list answers (0: one page)
+        self.lighthouse: list[LighthouseOffer] = []
+        self.page_size = 0
         self.lock = threading.RLock()
         self._rng = random.Random(seed)
         self._cert_counter = 0
@@ -450,7 +454,29 @@ class World:
             if not tid or not oid or not link.get("partner_id"):
                 raise WorldError(f"{where}: needs tenant, client_id or object_id, and partner_id")
             world.set_link(tid, str(oid), str(link["partner_id"]), version=int(link.get("version", 1)))
+        world.page_size = int(data.get("page_size") or 0)
+        world.add_offers(data.get("lighthouse"))
         return world
+
+    def add_offers(self, entries: Any) -> list[LighthouseOffer]:
+        """Add Lighthouse offers (the `lighthouse:` format); their subscriptions are created in the customer tenant."""
+        assert self.operator is not None, "define the operator first"
+
+        def principal(tenant_id: str, client_id: str) -> str:
+            app = self.app(tenant_id, client_id)
+            return app.object_id if app else default_object_id(tenant_id, client_id)
+
+        try:
+            offers = parse_offers(entries, default_managing=self.operator.tenant_id, role=role_definition_id,
+                                  principal=principal)
+        except OfferError as exc:
+            raise WorldError(str(exc)) from None
+        for offer in offers:
+            for sub in offer.subscriptions:
+                self.subscriptions.setdefault(sub, Subscription(sub, offer.customer_tenant, f"Subscription {sub[:8]}"))
+        with self.lock:
+            self.lighthouse.extend(offers)
+        return offers
 
     def _load_tenant(self, t: Mapping[str, Any], where: str) -> None:
         try:

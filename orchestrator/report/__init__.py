@@ -4,15 +4,17 @@ Reports are always built from the journal (never from memory), so any run can be
 mid-run still leaves a reportable journal. Data flows one way through the package:
 
     rules        the judgements about one outcome: covered?, its fix, its colour, safe text (no I/O)
+    files        the report directory: safety checks, one run's set swapped in whole  (no report knowledge)
     comparison   journal → what changed between two runs; the list of runs            (uses rules)
     changes      journal → each identity's change since the baseline run              (uses rules, comparison)
-    view         journal → ReportView: every figure and Table; the only pandas importer (uses rules, changes)
+    lighthouse   journal → lighthouse.csv/json of a lighthouse run; rows and keys for the view (rules, files)
+    view         journal → ReportView: every figure and Table; the only pandas importer (rules, comparison,
+                 changes, lighthouse)
     tables       ReportView → identities.csv, customers.csv, changes.csv, summary.json (uses view)
     xlsx         ReportView → coverage.xlsx                                           (uses view)
     html         ReportView → coverage.html                                           (uses view)
     summary_page ReportView → summary.html, the page for management                  (uses view, html's chart)
     markdown     summary.json → a Markdown summary for a CI job page                 (uses changes' labels)
-    files        the report directory: safety checks, one run's set swapped in whole  (no report knowledge)
     write        write_reports: view → every output → <run_id>/ and latest/           (uses all of the above)
     synthetic    a synthetic run and its render timing, for the benchmark             (uses write)
 

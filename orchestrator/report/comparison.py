@@ -167,7 +167,7 @@ def default_comparison(journal: Journal, inventory_path: str | None = None) -> t
     """The latest run and its baseline (`Journal.baseline`: by identity, whatever the inventory is called), or
     the last two runs of one inventory path when `inventory_path` is given or the latest run has no baseline."""
     if inventory_path is None:
-        every = journal.runs()
+        every = [r for r in journal.runs() if r.command != "lighthouse"]  # lighthouse runs record no identities
         if not every:
             raise JournalError(f"the journal {journal.path} holds no runs to compare")
         baseline = journal.baseline(every[-1].run_id)

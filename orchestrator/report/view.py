@@ -18,9 +18,18 @@ from typing import Any
 import pandas as pd
 
 from ..journal import Journal, RunRecord
+from ..lighthouse import roll_up
 from ..models import Outcome, Recognition, Status
 from .changes import CHANGES_COLUMNS, Changes, changes_since, pick_baseline
 from .comparison import coverage_percent
+from .lighthouse import (
+    LIGHTHOUSE_COLUMNS,
+    LIGHTHOUSE_CUSTOMER_COLUMNS,
+    customer_values,
+    latest_run,
+    row_values,
+    summary_keys,
+)
 from .rules import (
     FIX_BY_RECOGNITION,
     REDACTED,
@@ -339,7 +348,8 @@ def _summary_of(data: _RunData, changes: Changes | None = None) -> dict[str, Any
 def summary(journal: Journal, run_id: str, *, baseline_id: str | None = None) -> dict[str, Any]:
     """The content of summary.json for one run."""
     data = _load(journal, run_id)
-    return _summary_of(data, changes_since(journal, data.run, pick_baseline(journal, data.run, baseline_id)))
+    changes = changes_since(journal, data.run, pick_baseline(journal, data.run, baseline_id))
+    return {**_summary_of(data, changes), **summary_keys(journal, data.run)}
 
 
 # -- tables ----------------------------------------------------------------------------------------
@@ -503,6 +513,8 @@ def _figures(s: dict[str, Any]) -> list[tuple[str, Figure]]:
         ("Coverage %", s["coverage_percent"]),
         ("Customers recognised", rec["recognised"]),
         ("Recognition %", rec["recognition_percent"]),
+        *([("Lighthouse customers", s["lighthouse_customers"]),
+           ("Lighthouse customers recognised", s["lighthouse_recognised"])] if "lighthouse_customers" in s else []),
     ]
 
 
@@ -518,7 +530,7 @@ def _changes_table(changes: Changes) -> Table:
     return _table("Changes", CHANGES_COLUMNS, changes.rows, note=note, csv_name="changes.csv")
 
 
-def _tables(data: _RunData, changes: Changes, now: datetime, days: int) -> list[Table]:
+def _tables(journal: Journal, data: _RunData, changes: Changes, now: datetime, days: int) -> list[Table]:
     """Every table of the report; the work lists end with the inventory's extra columns, as identities do."""
     frame, extras = data.frame, data.extra_columns
     ident_cols = [*IDENTITY_COLUMNS, *extras]
@@ -548,6 +560,22 @@ def _tables(data: _RunData, changes: Changes, now: datetime, days: int) -> list[
             note="Linked to the target partner ID, but without a permanent PEC-eligible role, "
             "so no partner earned credit is recognised.",
         ),
+        *_lighthouse_tables(journal, data.run),
+    ]
+
+
+def _lighthouse_tables(journal: Journal, run: RunRecord) -> list[Table]:
+    """The latest lighthouse run for this run's partner IDs as two tables; none when the journal has no such run."""
+    lighthouse = latest_run(journal, run.partner_ids)
+    if lighthouse is None:
+        return []
+    rows = journal.lighthouse_rows(lighthouse.run_id)
+    source = f"From lighthouse run {lighthouse.run_id} ({iso_utc(lighthouse.started_at)}); lighthouse.csv holds it."
+    return [
+        _table("Lighthouse customers", LIGHTHOUSE_CUSTOMER_COLUMNS, [customer_values(c) for c in roll_up(rows)],
+               note="Customers delegating subscriptions through Azure Lighthouse: the best verdict of each. " + source),
+        _table("Lighthouse subscriptions", LIGHTHOUSE_COLUMNS, [row_values(r) for r in rows],
+               note="One row per delegated subscription × offer, with the reason and the fix. " + source),
     ]
 
 
@@ -569,7 +597,7 @@ def build_view(
         raise ValueError("`now` must be timezone-aware (UTC)")
     data = _load(journal, run_id)
     changes = changes_since(journal, data.run, pick_baseline(journal, data.run, baseline_id))
-    s = _summary_of(data, changes)
+    s = {**_summary_of(data, changes), **summary_keys(journal, data.run)}
     notes: list[str] = []
     if not data.run.finished:
         notes.append(f"This run has not finished (still running, or interrupted) — {s['headline']}: customer "
@@ -579,7 +607,7 @@ def build_view(
         figures=_figures(s),
         status_counts=list(data.status_counts.items()),
         history=_history(journal, data),
-        tables=_tables(data, changes, now, expiry_warning_days),
+        tables=_tables(journal, data, changes, now, expiry_warning_days),
         notes=notes,
         changes=changes,
         actions=_actions(data),
