@@ -117,3 +117,14 @@ def test_the_azure_pipeline_uses_a_federated_connection_and_shows_the_summary() 
     assert "##vso[task.uploadsummary]" in text and "--summary-md" in text
     assert '"$code" = 130 ] || [ "$code" = 3 ]' in text and "--resume" in text
     assert "az storage blob upload --auth-mode login" in text
+
+
+def test_the_readme_quarterly_walkthrough_types_real_commands() -> None:
+    """Every `pal-orchestrator …` line of README's "The quarterly run" walkthrough is a command with those options."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The quarterly run", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash", 1)[1].split("```", 1)[0]
+    lines = [words for words in command_lines(block.replace("#", "; #"))]
+    assert {w[1] for w in lines} >= {"validate", "plan", "link", "unlink", "runs", "report"}
+    for words in lines:
+        check_command([w for w in words if not w.startswith("#")])

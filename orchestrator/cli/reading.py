@@ -58,6 +58,7 @@ def validate(inventory: InventoryArg, *, shared: dict[str, Any]) -> None:
     "pal-orchestrator report",
     "pal-orchestrator report 20261128T085400Z-1a2b3c4d",
     "pal-orchestrator report --compare",
+    "pal-orchestrator report 20261128T085400Z-1a2b3c4d --baseline 20260901T060000Z-9f8e7d6c --summary-md summary.md",
 ))
 def report(
     run_ids: Annotated[
@@ -68,7 +69,7 @@ def report(
     report_dir: ReportDirOpt = Path("reports"),
     compare: Annotated[
         bool,
-        typer.Option("--compare", help="Compare RUN_A RUN_B (default: the last two runs of the same inventory)."),
+        typer.Option("--compare", help="Compare RUN_A RUN_B (default: the latest run and its baseline)."),
     ] = False,
     expiry_warning_days: Annotated[
         int | None,
@@ -130,7 +131,7 @@ def write_summary_md(folder: Path, target: Path | None) -> None:
     "pal-orchestrator runs --output json",
 ))
 def runs(journal: JournalOpt = Path(DEFAULT_JOURNAL), output: OutputOpt = Output.table) -> None:
-    """List the runs in the journal: ID, date, inventory, counts, coverage."""
+    """List the runs in the journal: ID, date, inventory, counts, coverage, and the run each is compared with."""
     from ..journal import Journal
     from ..report import runs_table
 
