@@ -207,6 +207,21 @@ def test_markdown_caps_the_action_rows_and_keeps_the_table_whole() -> None:
     assert "… and 25 more" in md and "No baseline" in md
 
 
+def test_markdown_shows_hostile_customer_names_as_typed() -> None:
+    """A customer named like a link, an image or HTML renders as text on the job page: escaped, never live."""
+    s = {
+        "run_id": "R", "command": "link", "coverage_percent": 0.0, "customers": {"total": 1, "covered": 0},
+        "recognition": {"recognised": 0, "recognition_percent": 0.0}, "status_counts": {"failed": 1},
+        "exit_code": 1, "baseline_run_id": None, "files": [],
+        "action_needed": {"total": 1, "rows": [
+            {"customer": "[click](https://evil.example) <img src=x> *bold* `code`", "tenant_id": tid(1),
+             "client_id": cid(1), "status": "failed", "error_code": None, "fix": "read error_message"}]},
+    }
+    md = report.render_markdown(s, folder="/work/my_repo/reports/R")
+    assert ("\\[click\\](https://evil.example) &lt;img src=x&gt; \\*bold\\* \\`code\\`" in md)
+    assert "<img" not in md and "In `/work/my_repo/reports/R`:" in md
+
+
 def test_pick_baseline_refuses_an_unknown_run(journal_path: Path) -> None:
     """A --baseline that is not in the journal is a clear JournalError."""
     with Journal(journal_path) as j:

@@ -8,20 +8,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .changes import CHANGE_KINDS, CHANGE_LABELS
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
 #: "Action needed" rows shown by default (summary.json holds up to 100; the CSV/XLSX every one).
 ACTION_ROWS = 20
 
 
 def _cell(value: Any) -> str:
-    """A table cell: no line break, no pipe that would split the row, no HTML."""
-    text = "" if value is None else str(value)
-    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """User text made inert: one line, Markdown's emphasis/link/code/table characters escaped, no HTML (a customer
+    named `[click](…)` or `<img …>` shows as typed on the job page)."""
+    text = " ".join(("" if value is None else str(value)).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _code(text: str) -> str:
+    """Text for inside a code span (shown as is there): one line, no backtick to end the span early."""
+    return " ".join(text.split()).replace("`", "'")
 
 
 def _figures(s: dict[str, Any]) -> list[str]:
@@ -59,7 +68,7 @@ def _actions(s: dict[str, Any], limit: int) -> list[str]:
     lines = ["", f"### Action needed ({needed['total']:,})", "", "| customer | tenant_id | status | fix |",
              "| --- | --- | --- | --- |"]
     for row in needed["rows"][:limit]:
-        lines.append(f"| {_cell(row['customer'])} | {_cell(row['tenant_id'])} | {_cell(row['status'])} | "
+        lines.append(f"| {_cell(row['customer'])} | {_cell(row['tenant_id'])} | {row['status']} | "
                      f"{_cell(row['fix'])} |")
     if needed["total"] > min(limit, len(needed["rows"])):
         lines.append("")
@@ -82,7 +91,7 @@ def render_markdown(s: dict[str, Any], *, folder: str | None = None, limit: int 
         "",
         "### Report files",
         "",
-        (f"In `{_cell(folder)}`: " if folder else "") + ", ".join(f"`{name}`" for name in s.get("files", [])),
+        (f"In `{_code(folder)}`: " if folder else "") + ", ".join(f"`{name}`" for name in s.get("files", [])),
     ]
     return "\n".join(lines) + "\n"
 
