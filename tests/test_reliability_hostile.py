@@ -224,9 +224,10 @@ def test_formula_and_markup_names_are_inert_in_every_report(
             assert formula not in cells, f"{name}: {formula!r} left as a live formula"
             assert "'" + formula in cells, name
         assert not any(c[:1] in ("=", "+", "-", "@") for c in cells if c), name
-    html = (cli.reports / "latest" / "coverage.html").read_text()
-    assert "<script>alert" not in html
-    assert "&lt;script&gt;" in html
+    for page in ("coverage.html", "summary.html"):  # summary.html lists the customers needing action by name
+        html = (cli.reports / "latest" / page).read_text()
+        assert "<script>alert" not in html, page
+        assert "&lt;script&gt;" in html, page
 
 
 # -- fuzzing the loaders through the CLI --------------------------------------------------------------------
