@@ -452,6 +452,16 @@ class Journal:
         family = self.family_runs(run_id)
         return family[-1] if family else None
 
+    def baseline_run(self, run_id: str) -> RunRecord:
+        """A run named as a baseline (--baseline): it must exist and be a finished `link` or `audit` run."""
+        chosen = self.run(run_id)
+        if chosen.command not in BASELINE_COMMANDS or not chosen.finished or chosen.exit_code == 2:
+            raise JournalError(
+                f"run {run_id} ({chosen.command}, {'finished' if chosen.finished else 'not finished'}) cannot be a "
+                "baseline: name a finished `link` or `audit` run (`pal-orchestrator runs` lists them)"
+            )
+        return chosen
+
     def latest_finished(self, commands: tuple[str, ...] = BASELINE_COMMANDS) -> RunRecord | None:
         """The last finished run of `commands` (the one `reports/latest/` shows): the one that finished last, so a
         run resumed to its end after a later audit is the latest."""

@@ -215,6 +215,8 @@ def execute(
     journal = Journal(options.journal)
     try:
         journal.lock()
+        if options.baseline and options.write_reports:
+            journal.baseline_run(options.baseline)  # a wrong --baseline is refused before any work
         opened = _open_run(journal, options, inventory)
         if isinstance(opened, RunResult):
             return replace(opened, elapsed_s=time.monotonic() - started)

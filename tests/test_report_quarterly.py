@@ -317,3 +317,19 @@ def test_a_run_ended_by_a_run_level_error_is_never_a_baseline(journal_path: Path
         assert j.latest_finished().run_id == good  # type: ignore[union-attr]
         last = record_run(j, [outcome(1, "A", Status.LINKED)], command="plan", started=T0 + timedelta(days=2))
         assert j.baseline(last).run_id == good  # type: ignore[union-attr]
+
+
+def test_a_wrong_baseline_is_refused_before_any_request(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`link --baseline RUN` naming a plan run (or no run) exits 2 with the reason, before anything is sent."""
+    cli = Cli(emulator, tmp_path, monkeypatch)
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-linked"]])
+    assert cli("plan", inv, "--no-recognition").exit_code == 0
+    with Journal(cli.journal) as j:
+        plan_run = j.runs()[-1].run_id
+    emulator.reset_log()
+    for wrong, why in ((plan_run, "cannot be a baseline"), ("20990101T000000Z-00000000", "no run")):
+        result = cli("link", inv, "--baseline", wrong)
+        assert result.exit_code == 2 and why in result.output, result.output
+    assert emulator.requests == []

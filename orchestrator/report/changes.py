@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import JournalError
-from ..journal import BASELINE_COMMANDS, Journal, RunRecord
+from ..journal import Journal, RunRecord
 from .comparison import _State, headline, states
 from .rules import FAILURE_STATUSES, NOT_LINKED_STATUSES, iso_utc
 
@@ -113,16 +113,12 @@ def _row(kind: str, a: _State | None, b: _State | None) -> tuple[Any, ...]:
 
 
 def pick_baseline(journal: Journal, run: RunRecord, baseline_id: str | None = None) -> RunRecord | None:
-    """The named baseline run (it must be a finished `link` or `audit` run), else the journal's choice."""
+    """The named baseline run (`Journal.baseline_run`: a finished `link` or `audit` run), else the journal's."""
     if baseline_id is None:
         return journal.baseline(run.run_id)
-    chosen = journal.run(baseline_id)
-    if chosen.command not in BASELINE_COMMANDS or chosen.run_id == run.run_id:
-        raise JournalError(
-            f"run {baseline_id} is a `{chosen.command}` run and cannot be a baseline: name a finished `link` or "
-            "`audit` run (`pal-orchestrator runs` lists them)"
-        )
-    return chosen
+    if baseline_id == run.run_id:
+        raise JournalError(f"run {baseline_id} cannot be its own baseline; `pal-orchestrator runs` lists the others")
+    return journal.baseline_run(baseline_id)
 
 
 def _by_identity(found: dict[str, _State]) -> dict[str, _State]:
