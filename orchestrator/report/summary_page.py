@@ -33,6 +33,7 @@ td.up { color: #006100; } td.down { color: #9C0006; }
 ul { margin: 4px 0; padding-left: 20px; } li { margin: 3px 0; }
 .names { color: #444; }
 .note { color: #57606a; font-style: italic; }
+svg { max-width: 100%; height: auto; }
 @media print { body { margin: 0; max-width: none; } @page { size: A4; margin: 14mm; } h2 { break-after: avoid; } }
 """
 
