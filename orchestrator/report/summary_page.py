@@ -90,7 +90,7 @@ def _changes(view: ReportView) -> str:
         by_kind[row[5]].setdefault(str(row[0]), None)
     counts = view.changes.counts()
     items = [
-        f"<li><b>{escape(CHANGE_LABELS[k])}: {counts[k]:,}</b> identities "
+        f"<li><b>{escape(CHANGE_LABELS[k])}: {counts[k]:,}</b> identit{'y' if counts[k] == 1 else 'ies'} "
         f'<span class="names">— {_names(list(by_kind[k]))}</span></li>'
         for k in CHANGE_KINDS if counts[k]
     ]
