@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## bulk-link inventory/ against the built-in Azure emulator; reports land in reports/
+run: $(STAMP)  ## bulk-link inventory/ against the built-in Azure emulator; reports land in reports/latest/
 	$(BIN)/python -m orchestrator demo --report-dir reports
 
 test: $(STAMP)  ## the test suite (fast variants; under 10 minutes on 2 cores)
@@ -32,6 +32,9 @@ lint: $(STAMP)  ## ruff and mypy (the package and the benchmark)
 bench: $(STAMP)  ## throughput, CPU per identity, peak memory against the emulator (N=10000)
 	$(BIN)/python -m bench --n $(N) --out reports/bench.json
 
-clean:  ## remove the virtualenv, caches and generated reports
+# The journal (the history each run is compared with) lives outside reports/ and is never deleted here; a journal
+# an older version left in reports/ (journal.sqlite*) is kept too.
+clean:  ## remove the virtualenv, caches and generated reports (never the journal)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
-	find reports -mindepth 1 ! -name .gitignore -delete 2>/dev/null || true
+	find reports -mindepth 1 ! -name .gitignore ! -name '*journal.sqlite*' -delete \
+		2>/dev/null || true

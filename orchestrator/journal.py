@@ -25,6 +25,12 @@ from .models import LighthouseRow, LighthouseVerdict, Outcome, Recognition, Reco
 #: 3: outcomes.secret_uri, trace_id, correlation_id (a row traced to its vault and to Microsoft support's IDs).
 SCHEMA_VERSION = 3
 
+#: Commands whose runs describe the state of links, so a later run can be compared with them (a baseline).
+BASELINE_COMMANDS: tuple[str, ...] = ("link", "audit")
+#: A run ended by a run-level error (exit 2: operator sign-in, journal, endpoint) describes no state: never a
+#: baseline, never latest/. (SQL text, constant.)
+_COMPLETED = "AND COALESCE(exit_code, 0) != 2"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -107,6 +113,26 @@ CREATE TABLE IF NOT EXISTS lighthouse (
 );
 CREATE INDEX IF NOT EXISTS runs_by_inventory ON runs(inventory_path, started_at);
 """
+
+
+def default_journal_path() -> Path:
+    """Where the journal lives unless --journal / PAL_JOURNAL says otherwise: the user's state directory
+    (`$XDG_STATE_HOME/pal-orchestrator/journal.sqlite`, by default `~/.local/state/...`).
+
+    Outside the report folder on purpose: deleting or uploading reports (`make clean`, a CI artifact) must
+    never take the history that next quarter's run is compared with.
+    """
+    state = os.environ.get("XDG_STATE_HOME", "")
+    if state and Path(state).is_absolute():
+        return Path(state) / "pal-orchestrator" / "journal.sqlite"
+    try:
+        return Path.home() / ".local" / "state" / "pal-orchestrator" / "journal.sqlite"
+    except (RuntimeError, KeyError):  # no home directory (a bare container user): beside the working directory
+        return Path("journal") / "journal.sqlite"
+
+
+#: The default --journal, resolved when the program starts.
+DEFAULT_JOURNAL = str(default_journal_path())
 
 
 def utcnow() -> datetime:
@@ -401,6 +427,51 @@ class Journal:
         if row is None or row[11] is None or row[13] is not None:
             return None
         return _run_record(row)
+
+    def family_runs(self, run_id: str, commands: tuple[str, ...] = BASELINE_COMMANDS) -> list[RunRecord]:
+        """The finished runs of `commands` that started before `run_id` and covered any of its identities
+        (tenant + client ID), oldest first, whatever their inventory file was called.
+
+        A quarter's inventory is often a new file (customers-Q4.csv); history follows the identities, not the path.
+        """
+        current = self.run(run_id)
+        marks = ",".join("?" * len(commands))
+        rows = self._db.execute(
+            f"SELECT * FROM runs r WHERE r.command IN ({marks}) AND r.finished_at IS NOT NULL {_COMPLETED} "  # noqa: S608
+            "AND r.run_id != ? AND (r.started_at < ? OR (r.started_at = ? AND r.run_id < ?)) "
+            "AND EXISTS (SELECT 1 FROM outcomes a JOIN outcomes b ON b.run_id = ? AND b.key = a.key "
+            "WHERE a.run_id = r.run_id AND a.key NOT LIKE 'skipped|%') "
+            "ORDER BY r.started_at, r.run_id",
+            (*commands, run_id, _iso(current.started_at), _iso(current.started_at), run_id, run_id),
+        ).fetchall()
+        return [_run_record(r) for r in rows]
+
+    def baseline(self, run_id: str) -> RunRecord | None:
+        """The run `run_id` is compared with: the latest finished `link` or `audit` run before it that covered
+        any of its identities (`plan` and `unlink` runs describe no state of links to compare with)."""
+        family = self.family_runs(run_id)
+        return family[-1] if family else None
+
+    def baseline_run(self, run_id: str) -> RunRecord:
+        """A run named as a baseline (--baseline): it must exist and be a finished `link` or `audit` run."""
+        chosen = self.run(run_id)
+        if chosen.command not in BASELINE_COMMANDS or not chosen.finished or chosen.exit_code == 2:
+            raise JournalError(
+                f"run {run_id} ({chosen.command}, {'finished' if chosen.finished else 'not finished'}) cannot be a "
+                "baseline: name a finished `link` or `audit` run (`pal-orchestrator runs` lists them)"
+            )
+        return chosen
+
+    def latest_finished(self, commands: tuple[str, ...] = BASELINE_COMMANDS) -> RunRecord | None:
+        """The last finished run of `commands` (the one `reports/latest/` shows): the one that finished last, so a
+        run resumed to its end after a later audit is the latest."""
+        marks = ",".join("?" * len(commands))
+        row = self._db.execute(
+            f"SELECT * FROM runs WHERE command IN ({marks}) AND finished_at IS NOT NULL {_COMPLETED} "  # noqa: S608
+            "ORDER BY finished_at DESC, started_at DESC, run_id DESC LIMIT 1",
+            commands,
+        ).fetchone()
+        return _run_record(row) if row else None
 
     def outcomes(self, run_id: str) -> list[Outcome]:
         """Every recorded outcome of a run, in the order they were recorded."""

@@ -39,7 +39,7 @@ from .errors import (
 from .federation import FederationTokens, is_federation
 from .guard import NameGuard
 from .inventory import Inventory, InventoryDefaults, load_inventory
-from .journal import Journal
+from .journal import DEFAULT_JOURNAL, Journal
 from .linker import ArmClients, LinkContext, reconcile
 from .models import SUCCESS_STATUSES, Cloud, Command, CredentialType, Identity, Outcome, Status
 from .partner import probe_arm
@@ -65,7 +65,7 @@ class RunOptions:
     ca_bundle: str | None = None
     operator_auth: str = "default"
     concurrency: int = DEFAULT_CONCURRENCY
-    journal: str = "reports/journal.sqlite"
+    journal: str = DEFAULT_JOURNAL
     report_dir: str = "reports"
     overwrite: bool = False
     resume: bool = False
@@ -79,6 +79,7 @@ class RunOptions:
     vault_host_suffixes: tuple[str, ...] = ()
     partner_name: str | None = None  # --partner-name: the name the service must give the --partner-id partner
     federation_identity: str | None = None  # --federation-identity: the MI managed_identity_federation rows use
+    baseline: str | None = None  # --baseline RUN_ID: the run the reports compare with (default: the journal's)
 
     def recorded(self) -> dict[str, Any]:
         """The options as recorded in the journal (no secret is ever an option)."""
@@ -217,6 +218,8 @@ def execute(
     journal = Journal(options.journal)
     try:
         journal.lock()
+        if options.baseline and options.write_reports:
+            journal.baseline_run(options.baseline)  # a wrong --baseline is refused before any work
         opened = _open_run(journal, options, inventory)
         if isinstance(opened, RunResult):
             return replace(opened, elapsed_s=time.monotonic() - started)
@@ -421,7 +424,8 @@ def _report(journal: Journal, run_id: str, options: RunOptions, *, mark: bool = 
     """Render the reports from the journal, then record that they exist (resume re-renders otherwise)."""
     from .report import write_reports  # pandas is imported only when reports are written
 
-    write_reports(journal, run_id, options.report_dir, expiry_warning_days=options.expiry_warning_days)
+    write_reports(journal, run_id, options.report_dir, expiry_warning_days=options.expiry_warning_days,
+                  baseline_id=options.baseline)
     if mark:
         journal.mark_reported(run_id)
 

@@ -105,12 +105,13 @@ def test_the_demo_links_the_shipped_inventory_and_writes_reports(tmp_path: Path)
     assert result.exit_code == 0, result.output
     import json
 
-    summary = json.loads((reports / "summary.json").read_text())
+    summary = json.loads((reports / "latest" / "summary.json").read_text())
     for status in ("linked", "already_linked", "linked_elsewhere", "credential_expired", "credential_missing",
                    "sign_in_failed", "skipped"):
         assert summary["status_counts"].get(status), status
-    for name in ("identities.csv", "customers.csv", "coverage.xlsx", "coverage.html"):
-        assert (reports / name).is_file(), name
+    for name in ("identities.csv", "customers.csv", "coverage.xlsx", "coverage.html", "summary.html"):
+        assert (reports / "latest" / name).is_file(), name
+    assert f"{reports / 'latest' / 'summary.html'}" in result.stderr
 
 
 def _console(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -295,16 +295,16 @@ def test_the_demo_shows_a_delegated_customer_in_each_verdict(tmp_path: Path) -> 
     summary = json.loads((reports / "lighthouse.json").read_text())
     assert set(summary["customer_verdicts"]) == {v.value for v in LighthouseVerdict}
     assert (summary["lighthouse_customers"], summary["lighthouse_recognised"]) == (7, 2)
-    coverage = json.loads((reports / "summary.json").read_text())  # the link run's, which came after
+    coverage = json.loads((reports / "latest" / "summary.json").read_text())  # the link run's, which came after
     assert coverage["command"] == "link" and coverage["lighthouse_run_id"] == summary["run_id"]
     assert (coverage["lighthouse_customers"], coverage["lighthouse_recognised"]) == (7, 2)
     import openpyxl
 
-    sheets = openpyxl.load_workbook(reports / "coverage.xlsx", read_only=True).sheetnames
+    sheets = openpyxl.load_workbook(reports / "latest" / "coverage.xlsx", read_only=True).sheetnames
     assert sheets[-2:] == ["Lighthouse customers", "Lighthouse subscriptions"]
-    summary_sheet = openpyxl.load_workbook(reports / "coverage.xlsx", read_only=True)["Summary"]
+    summary_sheet = openpyxl.load_workbook(reports / "latest" / "coverage.xlsx", read_only=True)["Summary"]
     assert ("Lighthouse customers recognised", 2) in [tuple(r[:2]) for r in summary_sheet.iter_rows(values_only=True)]
-    html = (reports / "coverage.html").read_text()
+    html = (reports / "latest" / "coverage.html").read_text()
     assert "Lighthouse customers" in html and "Margie&#x27;s Travel" in html
 
 
@@ -317,7 +317,7 @@ def test_report_re_renders_a_lighthouse_run_and_skips_it_by_default(lh: tuple[Cl
     (cli.reports / "lighthouse.csv").unlink()
     common = ["--journal", str(cli.journal), "--report-dir", str(cli.reports)]
     assert CliRunner().invoke(app, ["report", *common]).exit_code == 0
-    assert json.loads((cli.reports / "summary.json").read_text())["run_id"] == link_run
+    assert json.loads((cli.reports / link_run / "summary.json").read_text())["run_id"] == link_run
     assert not (cli.reports / "lighthouse.csv").exists()
     assert CliRunner().invoke(app, ["report", lighthouse_run, *common]).exit_code == 0
     assert verdicts(cli) == {sub(n): verdict for n, verdict in EXPECTED.values()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -294,7 +295,7 @@ def test_no_secret_reaches_output_journal_or_reports(
     canaries = _secrets_of(emulator)
     assert canaries
     haystacks: dict[str, str] = {"output": result.output, "stdout": captured.out, "stderr": captured.err}
-    for path in [cli.journal, *cli.journal.parent.glob("journal.sqlite*"), *cli.reports.iterdir()]:
+    for path in [cli.journal, *cli.journal.parent.glob("journal.sqlite*"), *cli.reports.rglob("*")]:
         if path.is_file():
             haystacks[str(path)] = path.read_bytes().decode("latin-1")
     for where, text in haystacks.items():
@@ -320,7 +321,7 @@ def test_files_are_private(cli: Cli, emulator: Emulator, tmp_path: Path) -> None
     """Journal, lock and report files are created 0600 whatever the umask."""
     inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
     cli("link", inv)
-    paths: list[Path] = [cli.journal, Path(f"{cli.journal}.lock"), *cli.reports.iterdir()]
+    paths: list[Path] = [cli.journal, Path(f"{cli.journal}.lock"), *cli.reports.rglob("*")]
     for path in paths:
         if path.is_file():
             assert path.stat().st_mode & 0o077 == 0, path
@@ -347,7 +348,7 @@ def test_report_compare_and_runs_through_the_cli(cli: Cli, emulator: Emulator, t
     again = tmp_path / "again"
     rendered = CliRunner().invoke(app, ["report", first, "--journal", str(cli.journal), "--report-dir", str(again)])
     assert rendered.exit_code == 0, rendered.output
-    summary = json.loads((again / "summary.json").read_text())
+    summary = json.loads((again / first / "summary.json").read_text())
     assert summary["run_id"] == first and summary["command"] == "audit"
     bad = CliRunner().invoke(app, ["report", "--compare", first, "--journal", str(cli.journal)])
     assert bad.exit_code == 2
@@ -359,11 +360,11 @@ def test_resume_writes_reports_a_crash_left_unwritten(cli: Cli, emulator: Emulat
     assert cli("link", inv).exit_code == 0
     cli.sql("UPDATE runs SET reported_at=NULL")
     for path in cli.reports.iterdir():
-        path.unlink()
+        shutil.rmtree(path)
     emulator.reset_log()
     result = cli("link", inv, "--resume")
     assert result.exit_code == 0, result.output
-    assert (cli.reports / "summary.json").is_file() and (cli.reports / "coverage.xlsx").is_file()
+    assert (cli.reports / "latest" / "summary.json").is_file() and (cli.reports / "latest" / "coverage.xlsx").is_file()
     assert emulator.requests == []
     again = cli("link", inv, "--resume")
     assert "nothing to resume" in again.output
@@ -496,7 +497,7 @@ def test_a_failed_row_keeps_its_vault_secret_name_and_support_ids(
     r = by_name(emulator)["sp-unregistered-secret"]
     inv = write_inventory(tmp_path / "inv.csv", emulator, [r])
     assert cli("link", inv, "--no-recognition").exit_code == 1
-    rows = list(csv.DictReader((cli.reports / "identities.csv").open()))
+    rows = list(csv.DictReader((cli.reports / "latest" / "identities.csv").open()))
     assert rows[0]["secret_name"] == r.secret_name and "pal-vault" in rows[0]["key_vault"]
     assert len(rows[0]["trace_id"]) == 36 and len(rows[0]["correlation_id"]) == 36
     assert rows[0]["source"].endswith("inv.csv") and rows[0]["line"] == "2"
@@ -531,7 +532,7 @@ def test_reports_that_cannot_be_written_after_the_work_exit_4_with_the_results_s
     assert f"report {run_id}" in result.output
     rendered = CliRunner().invoke(app, ["report", run_id, "--journal", str(cli.journal),
                                         "--report-dir", str(cli.reports)])
-    assert rendered.exit_code == 0 and (cli.reports / "identities.csv").exists()
+    assert rendered.exit_code == 0 and (cli.reports / run_id / "identities.csv").exists()
 
 
 def _tenant_object(em: Emulator, name: str) -> tuple[str, str]:

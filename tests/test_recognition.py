@@ -93,7 +93,7 @@ def test_covered_but_not_recognised_customer_in_summary(world_cli: tuple[Cli, Em
         **{"reader-only": {"customer": "Reader Co"}, "eligible": {"customer": "Eligible Co"}},
     )
     assert cli("link", inv).exit_code == 0
-    summary = json.loads((cli.reports / "summary.json").read_text())
+    summary = json.loads((cli.reports / "latest" / "summary.json").read_text())
     assert summary["customers"] == {"total": 2, "covered": 2}
     assert summary["recognition"]["recognised"] == 1
 

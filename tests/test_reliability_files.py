@@ -47,11 +47,11 @@ def test_journal_lock_and_reports_are_0600_under_umask_022(
     inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
     result = cli("link", inv, "--no-recognition")
     assert result.exit_code == 0, result.output
-    files = [*tmp_path.glob("journal.sqlite*"), *cli.reports.iterdir()]
+    files = [*tmp_path.glob("journal.sqlite*"), *(p for p in cli.reports.rglob("*") if p.is_file())]
     assert len([p for p in files if p.name.endswith((".xlsx", ".csv", ".html", ".json"))]) >= 4
     assert Path(f"{cli.journal}.lock").exists()
     assert _private(files) == {}
-    assert _mode(cli.reports) & 0o077 == 0
+    assert _mode(cli.reports) & 0o077 == 0 and _mode(cli.reports / "latest") & 0o077 == 0
 
 
 @pytest.mark.usefixtures("umask_022")
@@ -84,15 +84,15 @@ def test_loose_files_left_by_someone_else_become_private(
 ) -> None:
     """A pre-existing 0644 journal and 0644 report files are 0600 after a run (reports are replaced)."""
     cli = Cli(emulator, tmp_path, monkeypatch)
-    cli.reports.mkdir(mode=0o755)
-    (cli.reports / "identities.csv").write_text("old\n")
-    os.chmod(cli.reports / "identities.csv", 0o644)
+    (cli.reports / "latest").mkdir(mode=0o755, parents=True)
+    (cli.reports / "latest" / "identities.csv").write_text("old\n")
+    os.chmod(cli.reports / "latest" / "identities.csv", 0o644)
     cli.journal.touch()
     os.chmod(cli.journal, 0o644)
     inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
     assert cli("link", inv, "--no-recognition").exit_code == 0
-    assert _private([cli.journal, *cli.reports.iterdir()]) == {}
-    assert (cli.reports / "identities.csv").read_text() != "old\n"
+    assert _private([cli.journal, *(p for p in cli.reports.rglob("*") if p.is_file())]) == {}
+    assert (cli.reports / "latest" / "identities.csv").read_text() != "old\n"
 
 
 @pytest.mark.parametrize("mode", [0o777, 0o775, 0o1777, 0o730])

@@ -208,7 +208,7 @@ def test_formula_and_markup_names_are_inert_in_every_report(
     cli = Cli(emulator, tmp_path, monkeypatch)
     result = cli("link", path, "--no-recognition")
     assert result.exit_code == 1, result.output  # sp-kv-disabled: credential_disabled
-    wb = openpyxl.load_workbook(cli.reports / "coverage.xlsx")
+    wb = openpyxl.load_workbook(cli.reports / "latest" / "coverage.xlsx")
     seen = set()
     for ws in wb.worksheets:
         for row in ws.iter_rows():
@@ -218,15 +218,16 @@ def test_formula_and_markup_names_are_inert_in_every_report(
                     seen.add(cell.value)
     assert seen >= set(FORMULA_NAMES[:4])
     for name in ("identities.csv", "customers.csv"):
-        rows = list(csv.reader(io.StringIO((cli.reports / name).read_text(encoding="utf-8-sig"))))
+        rows = list(csv.reader(io.StringIO((cli.reports / "latest" / name).read_text(encoding="utf-8-sig"))))
         cells = [c for row in rows for c in row]
         for formula in FORMULA_NAMES[:4]:
             assert formula not in cells, f"{name}: {formula!r} left as a live formula"
             assert "'" + formula in cells, name
         assert not any(c[:1] in ("=", "+", "-", "@") for c in cells if c), name
-    html = (cli.reports / "coverage.html").read_text()
-    assert "<script>alert" not in html
-    assert "&lt;script&gt;" in html
+    for page in ("coverage.html", "summary.html"):  # summary.html lists the customers needing action by name
+        html = (cli.reports / "latest" / page).read_text()
+        assert "<script>alert" not in html, page
+        assert "&lt;script&gt;" in html, page
 
 
 # -- fuzzing the loaders through the CLI --------------------------------------------------------------------

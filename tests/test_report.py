@@ -171,6 +171,22 @@ def test_summary_json_is_exact(golden: tuple[str, report.ReportPaths], journal: 
         "exit_code": 1,
         "recognition": {"recognised": 1, "recognition_percent": 20.0, "eligible": 1, "not_eligible": 0,
                         "no_roles": 1, "unknown": 0},
+        "complete": True,
+        "headline": "complete",
+        "identities": {"recorded": 6, "inventory": 6, "covered": 2, "coverage_percent": 33.3},
+        "baseline_run_id": None,
+        "baseline": {},
+        "changes": dict.fromkeys(report.CHANGE_KINDS, 0),
+        "action_needed": {"total": 4, "rows": [
+            {"customer": c, "tenant_id": t, "client_id": k, "status": s, "error_code": e, "fix": report.fix_for(s, e)}
+            for c, t, k, s, e in [
+                ("Contoso", tid(2), cid(2), "credential_expired", "SecretExpired"),
+                ("Northwind", tid(4), cid(4), "linked_elsewhere", None),
+                ("Tailspin", tid(5), cid(5), "sign_in_failed", "AADSTS7000215"),
+                ("Wingtip", "not-a-guid", "", "skipped", "invalid_row"),
+            ]]},
+        "files": ["identities.csv", "customers.csv", "changes.csv", "coverage.xlsx", "coverage.html",
+                  "summary.html", "summary.json"],
     }
     on_disk = json.loads(paths.summary_json.read_text(encoding="utf-8"))
     assert on_disk == expected
@@ -199,7 +215,7 @@ def test_xlsx_sheets_charts_filters_and_fixes(golden: tuple[str, report.ReportPa
     _, paths = golden
     wb = openpyxl.load_workbook(paths.xlsx)
     assert wb.sheetnames == ["Summary", "Customers", "Identities", "Action needed", "Expiring credentials",
-                             "Changes since previous run", "Linked but not recognised"]
+                             "Changes", "Linked but not recognised"]
     summary_ws = wb["Summary"]
     assert len(summary_ws._charts) == 1  # statuses only: no earlier run of this inventory
     figures = {r[0]: r[1] for r in summary_ws.iter_rows(min_row=3, max_col=2, values_only=True) if r[0]}
@@ -230,8 +246,8 @@ def test_xlsx_sheets_charts_filters_and_fixes(golden: tuple[str, report.ReportPa
     unrec = list(wb["Linked but not recognised"].iter_rows(min_row=2, values_only=True))
     assert [(r[0], r[4], r[7]) for r in unrec] == [
         ("Fabrikam", "no_roles", "assign Support Request Contributor at subscription scope, permanently")]
-    changes = list(wb["Changes since previous run"].iter_rows(min_row=2, values_only=True))
-    assert changes[0][0].startswith("(none) No earlier run")
+    changes = list(wb["Changes"].iter_rows(min_row=2, values_only=True))
+    assert changes[0][0].startswith("(none) No earlier finished link or audit run")
 
 
 def test_expiry_window_follows_the_option(journal: Journal, tmp_path: Path) -> None:
@@ -243,7 +259,8 @@ def test_expiry_window_follows_the_option(journal: Journal, tmp_path: Path) -> N
 
 
 def test_history_chart_and_changes_with_an_earlier_run(journal: Journal, tmp_path: Path) -> None:
-    """With an earlier run of the same inventory the Summary gets a coverage-per-run chart and changes are listed."""
+    """With an earlier audit of the same identities the Summary gets a coverage-per-run chart (a run of other
+    identities is not on it) and each identity's change since that baseline is listed."""
     before = [outcome(1, "Contoso", Status.CREDENTIAL_EXPIRED), outcome(2, "Fabrikam", Status.NOT_LINKED)]
     after = [outcome(1, "Contoso", Status.LINKED), outcome(2, "Fabrikam", Status.NOT_LINKED)]
     record_run(journal, before, command="audit")
@@ -253,15 +270,12 @@ def test_history_chart_and_changes_with_an_earlier_run(journal: Journal, tmp_pat
     wb = openpyxl.load_workbook(paths.xlsx)
     assert len(wb["Summary"]._charts) == 2
     history = [r for r in wb["Summary"].iter_rows(values_only=True) if r[0] and str(r[0]).startswith("2025")]
-    assert [r[2] for r in history] == [0.0, 50.0]
-    changes = [r[:6] for r in wb["Changes since previous run"].iter_rows(min_row=2, values_only=True)]
-    assert changes == [
-        ("Newly linked", "Contoso", tid(1), cid(1), "credential_expired", "linked"),
-        ("Fixed failures", "Contoso", tid(1), cid(1), "credential_expired", "linked"),
-        ("Customer gained coverage", "Contoso", None, None, None, None),
-    ]
+    assert [(r[1], r[2]) for r in history] == [("2025-03-01 09:00", 0.0), ("2025-03-02 09:00", 50.0)]
+    changes = [r[:6] for r in wb["Changes"].iter_rows(min_row=2, values_only=True)]
+    assert changes == [("Contoso", tid(1), cid(1), "credential_expired", "linked", "newly_linked")]
     html = paths.html.read_text(encoding="utf-8")
     assert 'id="chart-coverage"' in html and html.count('class="run"') == 2
+    assert ">2025-03-02</text>" in html and ">09:00</text>" in html
 
 
 def test_big_tables_split_over_sheets_with_a_note(golden: tuple[str, report.ReportPaths], journal: Journal,
@@ -357,8 +371,10 @@ def test_report_files_are_0600_whatever_the_umask(journal: Journal, tmp_path: Pa
     assert stat.S_IMODE(paths.html.parent.stat().st_mode) == 0o700
     for p in (paths.identities_csv, paths.customers_csv, paths.summary_json, paths.xlsx, paths.html):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
-    assert sorted(x.name for x in paths.html.parent.iterdir()) == [
-        "coverage.html", "coverage.xlsx", "customers.csv", "identities.csv", "summary.json"]
+    assert sorted(x.name for x in paths.html.parent.iterdir()) == sorted(report.REPORT_FILES)
+    assert paths.latest is not None and stat.S_IMODE(paths.latest.stat().st_mode) == 0o700
+    for p in paths.latest.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
 
 
 @pytest.mark.parametrize("mode", [0o770, 0o707, 0o777])
@@ -426,14 +442,16 @@ def test_compare_runs_finds_every_kind_of_change(journal: Journal) -> None:
     assert report.compare_runs(journal, run_b, run_b).empty
 
 
-def test_default_comparison_is_the_last_two_runs_of_the_inventory(journal: Journal) -> None:
-    """default_comparison picks the last two runs of the latest run's inventory, ignoring other inventories."""
+def test_default_comparison_is_the_latest_run_and_its_baseline(journal: Journal) -> None:
+    """default_comparison compares the latest run with its baseline (by identity, whatever the file is called);
+    with an inventory path, or without a baseline, the last two runs of that inventory."""
     run_a, run_b = comparison_runs(journal)
-    record_run(journal, [outcome(1, "X", Status.LINKED)], inventory="other.csv", started=T0 + timedelta(days=100))
+    record_run(journal, [outcome(99, "X", Status.LINKED)], inventory="other.csv", started=T0 + timedelta(days=100))
     assert report.default_comparison(journal, "inv.csv") == (run_a, run_b)
     with pytest.raises(JournalError, match="comparing needs two"):
-        report.default_comparison(journal)  # the latest run is of other.csv, which has one run
-    run_c = record_run(journal, [outcome(1, "A", Status.LINKED)], started=T0 + timedelta(days=200))
+        report.default_comparison(journal)  # the latest run shares no identity with another and its file has one run
+    run_c = record_run(journal, [outcome(1, "A", Status.LINKED)], inventory="renamed.csv",
+                       started=T0 + timedelta(days=200))
     assert report.default_comparison(journal) == (run_b, run_c)
 
 
@@ -458,9 +476,9 @@ def test_runs_table_lists_every_run_with_counts(journal: Journal) -> None:
     assert rows[0] == {
         "run_id": run_a, "started_at": "2025-03-01T09:00:00Z", "finished_at": "2025-03-01T09:10:00Z",
         "command": "link", "inventory": "inv.csv", "identities": 6, "linked": 4, "failed": 1, "skipped": 0,
-        "customers": 6, "covered": 4, "coverage_percent": 66.7, "exit_code": 1,
+        "customers": 6, "covered": 4, "coverage_percent": 66.7, "exit_code": 1, "baseline": None,
     }
-    assert rows[1]["coverage_percent"] == 50.0
+    assert rows[1]["coverage_percent"] == 50.0 and rows[1]["baseline"] == run_a
 
 
 # -- odd runs ------------------------------------------------------------------------------------------
@@ -511,7 +529,7 @@ def test_bench_render_reports_time_and_memory(tmp_path: Path) -> None:
     """bench_render (the benchmark's entry point) renders a synthetic run and returns its figures."""
     result = report.bench_render(300, tmp_path / "bench")
     assert result["identities"] == 300 and result["render_s"] > 0 and result["peak_rss_mib"] > 0
-    assert (tmp_path / "bench" / "reports" / "coverage.xlsx").exists()
+    assert (tmp_path / "bench" / "reports" / "latest" / "coverage.xlsx").exists()
 
 
 # -- HTML in a real browser ----------------------------------------------------------------------------

@@ -71,12 +71,29 @@ def test_chromium_renders_tables_and_charts(chromium: str, tmp_path: Path) -> No
     assert 'id="chart-status"' in dom and dom.count('class="bar"') == 6
     assert 'id="chart-coverage"' in dom and dom.count('class="run"') == 2
     for section in ("t-customers", "t-identities", "t-action-needed", "t-expiring-credentials",
-                    "t-changes-since-previous-run", "t-linked-but-not-recognised"):
+                    "t-changes", "t-linked-but-not-recognised"):
         assert f'id="{section}"' in dom, section
     identities = dom.split('id="t-identities"', 1)[1].split("</section>", 1)[0]
     assert identities.count("<tr>") == 7 and '<td class="s-credential_expired">credential_expired</td>' in identities
     assert "secret expired in Key Vault — rotate it" in dom
     assert "40.0%" in dom
+
+
+def test_chromium_renders_the_management_page(chromium: str, tmp_path: Path) -> None:
+    """summary.html paints in Chromium: the figures table against the baseline, the groups of customers to act on
+    and the trend chart, with nothing blocked by its Content-Security-Policy."""
+    with Journal(tmp_path / "j.sqlite") as journal:
+        record_run(journal, golden_outcomes()[:3], started=T0 - timedelta(days=90))
+        run_id = record_run(journal, golden_outcomes())
+        paths = report.write_reports(journal, run_id, tmp_path / "r", now=NOW)
+    assert paths.summary_html is not None
+    result = _run_chromium(chromium, tmp_path, "--dump-dom", paths.summary_html.as_uri())
+    dom = result.stdout
+    assert result.returncode == 0 and "</html>" in dom, result.stderr[-2000:]
+    assert '<table class="kpi">' in dom and "40.0% (2 of 5)" in dom
+    assert 'id="chart-coverage"' in dom and dom.count('class="run"') == 2
+    assert "secret expired in Key Vault — rotate it</b> — 1 customer:" in dom
+    assert "Content-Security-Policy" not in result.stderr
 
 
 def test_chromium_screenshot_is_not_blank(chromium: str, tmp_path: Path) -> None:

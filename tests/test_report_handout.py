@@ -208,17 +208,19 @@ def files_of(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
-FIVE = ["coverage.html", "coverage.xlsx", "customers.csv", "identities.csv", "summary.json"]
+FIVE = sorted(report.REPORT_FILES)  # one run's set (seven files since changes.csv and summary.html)
 
 
 def test_a_failed_render_leaves_the_previous_runs_set_whole(
     journal: Journal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When rendering run B fails halfway, the directory still holds run A's five files and no temp dir."""
+    """When rendering run B fails halfway, latest/ still holds run A's whole set, B's folder is empty, and no
+    temp dir is left."""
     run_a = record_run(journal, golden_outcomes())
+    top = tmp_path / "r"
+    report.write_reports(journal, run_a, top, now=NOW)
     run_b = record_run(journal, golden_outcomes()[:2], started=T0 + timedelta(days=1))
-    d = tmp_path / "r"
-    report.write_reports(journal, run_a, d, now=NOW)
+    d = top / "latest"
     before = {name: (d / name).read_bytes() for name in FIVE}
 
     def broken(view: object) -> str:
@@ -226,8 +228,8 @@ def test_a_failed_render_leaves_the_previous_runs_set_whole(
 
     monkeypatch.setattr(report.write, "render_html", broken)
     with pytest.raises(RuntimeError, match="render failed"):
-        report.write_reports(journal, run_b, d, now=NOW)
-    assert files_of(d) == FIVE
+        report.write_reports(journal, run_b, top, now=NOW)
+    assert files_of(d) == FIVE and files_of(top / run_b) == [] and files_of(top / run_a) == FIVE
     assert {name: (d / name).read_bytes() for name in FIVE} == before
     assert json.loads((d / "summary.json").read_text(encoding="utf-8"))["run_id"] == run_a
 
@@ -241,7 +243,10 @@ def test_summary_json_names_the_run_of_its_set(journal: Journal, tmp_path: Path)
     paths = report.write_reports(journal, run_b, d, now=NOW)
     assert json.loads(paths.summary_json.read_text(encoding="utf-8"))["run_id"] == run_b
     assert {r["run_id"] for r in csv_rows(paths.identities_csv)} == {run_b}
-    assert files_of(d) == FIVE
+    assert files_of(d) == sorted([run_a, run_b, "latest"])
+    for folder in (d / run_b, d / "latest"):
+        assert files_of(folder) == FIVE
+        assert json.loads((folder / "summary.json").read_text(encoding="utf-8"))["run_id"] == run_b
 
 
 def dead_pid() -> int:
@@ -264,7 +269,7 @@ def test_stale_temp_dirs_of_a_crashed_write_are_cleaned(journal: Journal, tmp_pa
     live.mkdir()
     (d / "journal.sqlite").write_bytes(b"keep me")
     report.write_reports(journal, run_id, d, now=NOW)
-    assert files_of(d) == sorted([*FIVE, "journal.sqlite", live.name])
+    assert files_of(d) == sorted([run_id, "latest", "journal.sqlite", live.name])
 
 
 def test_xlsxwriter_scratch_files_stay_inside_the_temp_dir(
@@ -282,8 +287,9 @@ def test_xlsxwriter_scratch_files_stay_inside_the_temp_dir(
     run_id = record_run(journal, golden_outcomes())
     d = tmp_path / "r"
     report.write_reports(journal, run_id, d, now=NOW)
-    assert len(seen) == 1 and Path(seen[0]).parent.name.startswith(".tmp-") and Path(seen[0]).parent.parent == d
-    assert files_of(d) == FIVE
+    run_dir = d / run_id
+    assert len(seen) == 1 and Path(seen[0]).parent.name.startswith(".tmp-") and Path(seen[0]).parent.parent == run_dir
+    assert files_of(run_dir) == FIVE
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..journal import DEFAULT_JOURNAL
 from ..models import Cloud
 from ..settings import DEFAULT_CONCURRENCY, DEFAULT_RETRY
 
@@ -69,9 +70,26 @@ ConcurrencyOpt = Annotated[
     typer.Option("--concurrency", envvar="PAL_CONCURRENCY", min=1, max=1024, help="Identities in flight at once."),
 ]
 JournalOpt = Annotated[
-    Path, typer.Option("--journal", envvar="PAL_JOURNAL", help="SQLite run journal.")
+    Path, typer.Option("--journal", envvar="PAL_JOURNAL",
+                 help="SQLite run journal: the history each run is compared with; keep it between runs.")
 ]
-ReportDirOpt = Annotated[Path, typer.Option("--report-dir", envvar="PAL_REPORT_DIR", help="Where reports land.")]
+ReportDirOpt = Annotated[
+    Path,
+    typer.Option("--report-dir", envvar="PAL_REPORT_DIR",
+                 help="Where reports land: one folder per run (<run_id>/) and latest/ (the last link or audit run)."),
+]
+SummaryMdOpt = Annotated[
+    Path | None,
+    typer.Option("--summary-md", envvar="PAL_SUMMARY_MD",
+                 help="Also write a short Markdown summary of the run here (from summary.json); it is appended to "
+                      "$GITHUB_STEP_SUMMARY whenever that is set."),
+]
+BaselineOpt = Annotated[
+    str | None,
+    typer.Option("--baseline", envvar="PAL_BASELINE", metavar="RUN_ID",
+                 help="Compare with this link/audit run (default: the latest finished link or audit run that "
+                      "covered any of the same identities, whatever the inventory file is called)."),
+]
 OutputOpt = Annotated[
     Output, typer.Option("--output", envvar="PAL_OUTPUT", help="Results on stdout as a table or JSON.")
 ]
@@ -137,7 +155,7 @@ _RUN_OPTIONS: list[tuple[str, Any, Any]] = [
     ("cloud", CloudOpt, Cloud.PUBLIC),
     ("sheet", SheetOpt, None),
     ("concurrency", ConcurrencyOpt, DEFAULT_CONCURRENCY),
-    ("journal", JournalOpt, Path("reports/journal.sqlite")),
+    ("journal", JournalOpt, Path(DEFAULT_JOURNAL)),
     ("report_dir", ReportDirOpt, Path("reports")),
     ("output", OutputOpt, Output.table),
     ("authority_host", AuthorityOpt, None),
@@ -150,6 +168,7 @@ _RUN_OPTIONS: list[tuple[str, Any, Any]] = [
     ("timeout", TimeoutOpt, DEFAULT_RETRY.timeout_s),
     ("debug", DebugOpt, False),
     ("federation_identity", FederationOpt, None),
+    ("summary_md", SummaryMdOpt, None),
 ]
 
 

@@ -10,11 +10,23 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..journal import DEFAULT_JOURNAL
+
 if TYPE_CHECKING:
     pass
 
 from .app import _errors, app, err, examples, out
-from .options import InventoryArg, JournalOpt, Output, OutputOpt, ReportDirOpt, _run_kwargs, run_options
+from .options import (
+    BaselineOpt,
+    InventoryArg,
+    JournalOpt,
+    Output,
+    OutputOpt,
+    ReportDirOpt,
+    SummaryMdOpt,
+    _run_kwargs,
+    run_options,
+)
 
 
 @app.command(epilog=examples(
@@ -46,22 +58,25 @@ def validate(inventory: InventoryArg, *, shared: dict[str, Any]) -> None:
     "pal-orchestrator report",
     "pal-orchestrator report 20261128T085400Z-1a2b3c4d",
     "pal-orchestrator report --compare",
+    "pal-orchestrator report 20261128T085400Z-1a2b3c4d --baseline 20260901T060000Z-9f8e7d6c --summary-md summary.md",
 ))
 def report(
     run_ids: Annotated[
         list[str] | None,
         typer.Argument(help="Run to render (default: the latest); with --compare, the two runs RUN_A RUN_B."),
     ] = None,
-    journal: JournalOpt = Path("reports/journal.sqlite"),
+    journal: JournalOpt = Path(DEFAULT_JOURNAL),
     report_dir: ReportDirOpt = Path("reports"),
     compare: Annotated[
         bool,
-        typer.Option("--compare", help="Compare RUN_A RUN_B (default: the last two runs of the same inventory)."),
+        typer.Option("--compare", help="Compare RUN_A RUN_B (default: the latest run and its baseline)."),
     ] = False,
     expiry_warning_days: Annotated[
         int | None,
         typer.Option("--expiry-warning-days", min=0, help="Default: the value the run was made with (120)."),
     ] = None,
+    baseline: BaselineOpt = None,
+    summary_md: SummaryMdOpt = None,
 ) -> None:
     """Re-render the reports of a run from the journal (`report [RUN_ID]`), or compare two (`report --compare`)."""
     from ..journal import Journal
@@ -88,19 +103,35 @@ def report(
             written = write_lighthouse_reports(j, rid, report_dir)[0].parent
             err.print(f"lighthouse reports for run {rid} written to {written}/", markup=False)
             return
-        days = expiry_warning_days
-        if days is None:
-            days = int(j.run(rid).options.get("expiry_warning_days", 120))
-        paths = write_reports(j, rid, report_dir, expiry_warning_days=days)
-    err.print(f"reports for run {rid} written to {paths.summary_json.parent}/", markup=False)
+        recorded = j.run(rid).options
+        days = expiry_warning_days if expiry_warning_days is not None else int(recorded.get("expiry_warning_days", 120))
+        paths = write_reports(j, rid, report_dir, expiry_warning_days=days,
+                              baseline_id=baseline or recorded.get("baseline"))
+    latest = f" and {paths.latest}/" if paths.latest else ""
+    err.print(f"reports for run {rid} written to {paths.directory}/{latest}", markup=False)
+    write_summary_md(paths.directory, summary_md)
+
+
+def write_summary_md(folder: Path, target: Path | None) -> None:
+    """--summary-md (and $GITHUB_STEP_SUMMARY): the run's Markdown summary, rendered from its summary.json."""
+    import os
+
+    if target is None and not os.environ.get("GITHUB_STEP_SUMMARY"):
+        return
+    from ..report import publish_markdown
+
+    try:
+        publish_markdown(folder, target)
+    except OSError as exc:
+        err.print(f"warning: cannot write the Markdown summary: {exc}", markup=False)
 
 
 @app.command(epilog=examples(
     "pal-orchestrator runs",
     "pal-orchestrator runs --output json",
 ))
-def runs(journal: JournalOpt = Path("reports/journal.sqlite"), output: OutputOpt = Output.table) -> None:
-    """List the runs in the journal: ID, date, inventory, counts, coverage."""
+def runs(journal: JournalOpt = Path(DEFAULT_JOURNAL), output: OutputOpt = Output.table) -> None:
+    """List the runs in the journal: ID, date, inventory, counts, coverage, and the run each is compared with."""
     from ..journal import Journal
     from ..report import runs_table
 

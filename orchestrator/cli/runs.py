@@ -15,7 +15,18 @@ if TYPE_CHECKING:
     from ..runner import RunOptions, RunResult
 
 from .app import _configure_logging, _errors, app, err, examples, out
-from .options import ExpiryOpt, ForceOpt, RecognitionOpt, ResumeOpt, RunInventoryArg, SelfOpt, _run_kwargs, run_options
+from .options import (
+    BaselineOpt,
+    ExpiryOpt,
+    ForceOpt,
+    RecognitionOpt,
+    ResumeOpt,
+    RunInventoryArg,
+    SelfOpt,
+    _run_kwargs,
+    run_options,
+)
+from .reading import write_summary_md
 from .terminal import TerminalProgress, _print_results
 
 
@@ -49,6 +60,8 @@ def _run(
         result = execute(options, progress=TerminalProgress(err), recognizer_factory=recognizer,
                          announce=lambda text: err.print(text, markup=False))
         _print_results(result, shared["output"])
+    if result.run_id and result.report_dir:
+        write_summary_md(Path(result.report_dir) / result.run_id, shared["summary_md"])
     if result.stop:
         err.print(Text.assemble(("stopped: ", "bold red"), result.stop))
     if result.report_error:
@@ -76,6 +89,7 @@ def link(
                      help="The partner's name as Partner Center shows it: the run stops after the first write if "
                           "the service names the --partner-id partner otherwise (exit 3)."),
     ] = None,
+    baseline: BaselineOpt = None,
     *,
     shared: dict[str, Any],
 ) -> None:
@@ -85,7 +99,8 @@ def link(
     write, and a name other than --partner-name (or the one an earlier run recorded) stops the run.
     """
     _run(Command.LINK, inventory, shared, self_link=self_, overwrite=overwrite, resume=resume, force=force,
-         recognition=recognition, expiry_warning_days=expiry_warning_days, partner_name=partner_name)
+         recognition=recognition, expiry_warning_days=expiry_warning_days, partner_name=partner_name,
+         baseline=baseline)
 
 
 @app.command(epilog=examples(
@@ -133,12 +148,13 @@ def audit(
     self_: SelfOpt = False,
     recognition: RecognitionOpt = True,
     expiry_warning_days: ExpiryOpt = 120,
+    baseline: BaselineOpt = None,
     *,
     shared: dict[str, Any],
 ) -> None:
     """Read-only sweep for auditors: what each identity is linked to now."""
     _run(Command.AUDIT, inventory, shared, self_link=self_, recognition=recognition,
-         expiry_warning_days=expiry_warning_days)
+         expiry_warning_days=expiry_warning_days, baseline=baseline)
 
 
 @app.command(epilog=examples(

@@ -93,7 +93,7 @@ def _print_results(result: RunResult, output: Output) -> None:
         else:
             _print_table(journal.iter_outcomes(result.run_id), result)
     counts = ", ".join(f"{k}={v}" for k, v in sorted(result.counts.items()))
-    where = f"; reports in {result.report_dir}/" if result.report_dir else ""
+    where = f"; reports in {result.report_dir}/{result.run_id}/" if result.report_dir else ""
     err.print(f"done in {result.elapsed_s:.1f}s: {counts} — journal {result.journal}{where} (run {result.run_id})",
               markup=False)
 

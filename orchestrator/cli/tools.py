@@ -10,8 +10,12 @@ import typer
 if TYPE_CHECKING:
     pass
 
+from ..journal import DEFAULT_JOURNAL
 from .app import _errors, _invoke, app, err, examples
 from .options import JournalOpt, Output, OutputOpt, ReportDirOpt
+
+#: The demo's own journal, beside the real one and kept like it (a second `make run` is compared with the first).
+_DEMO_JOURNAL = Path(DEFAULT_JOURNAL).with_name("demo-journal.sqlite")
 
 
 @app.command(epilog=examples(
@@ -57,7 +61,7 @@ def demo(
     inventory: Annotated[Path, typer.Option("--inventory", help="Demo inventory.")] = Path("inventory/demo.csv"),
     world: Annotated[Path, typer.Option("--world", help="Demo world.")] = Path("inventory/demo-world.yaml"),
     report_dir: ReportDirOpt = Path("reports"),
-    journal: JournalOpt = Path("reports/journal.sqlite"),
+    journal: JournalOpt = _DEMO_JOURNAL,
     output: OutputOpt = Output.table,
 ) -> None:
     """The main job, rehearsed: start the emulator with the demo world and bulk-link the demo inventory."""
@@ -66,9 +70,11 @@ def demo(
     with _errors():
         code = run_demo(inventory=inventory, world=world, report_dir=report_dir, journal=journal,
                         run=lambda argv: _invoke([*argv, "--output", output.value]))
+    latest = report_dir / "latest"
     err.print(
-        f"demo finished: open {report_dir / 'coverage.html'} or {report_dir / 'coverage.xlsx'} for the coverage "
-        f"report; identities.csv, customers.csv and summary.json are beside them.",
+        f"demo finished: open {latest / 'summary.html'} (one page for management) or {latest / 'coverage.html'} "
+        f"and {latest / 'coverage.xlsx'} (every identity); each run also keeps its own folder {report_dir}/<run_id>/; "
+        f"the journal {journal} keeps the history the next run is compared with.",
         markup=False,
     )
     raise typer.Exit(code)

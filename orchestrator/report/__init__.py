@@ -6,13 +6,16 @@ mid-run still leaves a reportable journal. Data flows one way through the packag
     rules        the judgements about one outcome: covered?, its fix, its colour, safe text (no I/O)
     files        the report directory: safety checks, one run's set swapped in whole  (no report knowledge)
     comparison   journal → what changed between two runs; the list of runs            (uses rules)
+    changes      journal → each identity's change since the baseline run              (uses rules, comparison)
     lighthouse   journal → lighthouse.csv/json of a lighthouse run; rows and keys for the view (rules, files)
     view         journal → ReportView: every figure and Table; the only pandas importer (rules, comparison,
-                 lighthouse)
-    tables       ReportView → identities.csv, customers.csv, summary.json             (uses view)
+                 changes, lighthouse)
+    tables       ReportView → identities.csv, customers.csv, changes.csv, summary.json (uses view)
     xlsx         ReportView → coverage.xlsx                                           (uses view)
     html         ReportView → coverage.html                                           (uses view)
-    write        write_reports: view → every output → files                           (uses all of the above)
+    summary_page ReportView → summary.html, the page for management                  (uses view, html's chart)
+    markdown     summary.json → a Markdown summary for a CI job page                 (uses changes' labels)
+    write        write_reports: view → every output → <run_id>/ and latest/           (uses all of the above)
     synthetic    a synthetic run and its render timing, for the benchmark             (uses write)
 
 No module imports one that sits below it in this list, so there is no import circle; outputs take the view
@@ -26,9 +29,11 @@ is escaped. The file format is documented in docs/reports.md; column order is pa
 from __future__ import annotations
 
 from ..errors import ReportWriteError
+from .changes import CHANGE_KINDS, CHANGE_LABELS, CHANGES_COLUMNS, Changes, changes_since, pick_baseline
 from .comparison import Change, Comparison, compare_runs, default_comparison, render_comparison, runs_table
 from .files import check_report_dir
 from .html import HTML_ROW_CAP, render_html
+from .markdown import publish_markdown, render_markdown
 from .rules import (
     FAILURE_STATUSES,
     FIX_BY_ERROR_CODE,
@@ -47,22 +52,27 @@ from .rules import (
     status_colours,
     vault_and_secret,
 )
+from .summary_page import render_summary_page
 from .synthetic import bench_render, synthetic_run
 from .view import (
     CUSTOMER_COLUMNS,
     DATETIME_COLUMNS,
     HISTORY_RUNS,
     IDENTITY_COLUMNS,
+    REPORT_FILES,
     SCHEMA_VERSION,
     ReportView,
     Table,
     build_view,
     summary,
 )
-from .write import ReportPaths, write_reports
+from .write import LATEST, ReportPaths, write_reports
 from .xlsx import EXCEL_MAX_DATA_ROWS, sheet_names, write_xlsx
 
 __all__ = [
+    "CHANGES_COLUMNS",
+    "CHANGE_KINDS",
+    "CHANGE_LABELS",
     "CUSTOMER_COLUMNS",
     "DATETIME_COLUMNS",
     "EXCEL_MAX_DATA_ROWS",
@@ -74,11 +84,14 @@ __all__ = [
     "HISTORY_RUNS",
     "HTML_ROW_CAP",
     "IDENTITY_COLUMNS",
+    "LATEST",
     "NOT_LINKED_STATUSES",
     "RECOGNITION_FIX",
     "REDACTED",
+    "REPORT_FILES",
     "SCHEMA_VERSION",
     "Change",
+    "Changes",
     "Comparison",
     "ReportPaths",
     "ReportView",
@@ -86,6 +99,7 @@ __all__ = [
     "Table",
     "bench_render",
     "build_view",
+    "changes_since",
     "check_report_dir",
     "compare_runs",
     "csv_safe",
@@ -94,8 +108,12 @@ __all__ = [
     "fix_for",
     "is_covered",
     "iso_utc",
+    "pick_baseline",
+    "publish_markdown",
     "render_comparison",
     "render_html",
+    "render_markdown",
+    "render_summary_page",
     "runs_table",
     "scrub",
     "sheet_names",

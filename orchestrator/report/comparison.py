@@ -1,7 +1,7 @@
 """Run against run: what changed between two runs of an inventory, and the list of runs with their coverage.
 
 Reads the journal directly (one light `_State` per identity, no pandas), so `pal-orchestrator report --compare`
-and `runs` stay fast; the view reuses it for its "Changes since previous run" table and coverage history.
+and `runs` stay fast; `changes` and the view reuse its per-identity states and coverage figures.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import JournalError
 from ..journal import Journal
-from ..models import Status
+from ..models import Recognition, Status
 from .rules import FAILURE_STATUSES, NOT_LINKED_STATUSES, is_covered, iso_utc, linked_after, percent
 
 
@@ -70,6 +70,7 @@ class _State:
     target: str
     linked: str | None
     error_code: str | None
+    eligible: bool = False  # the recognition check found a permanent PEC-eligible role
 
     @property
     def covered(self) -> bool:
@@ -87,6 +88,7 @@ def _states(journal: Journal, run_id: str) -> dict[str, _State]:
             o.target_partner_id,
             linked_after(o.status, o.linked_partner_id),
             o.error_code,
+            o.recognition is not None and o.recognition.recognition is Recognition.ELIGIBLE,
         )
         for o in journal.iter_outcomes(run_id)
     }
@@ -103,6 +105,23 @@ def coverage_percent(journal: Journal, run_id: str) -> float:
     """Customer coverage % of one run (for the coverage-per-run history)."""
     coverage = _customer_coverage(_states(journal, run_id))
     return percent(sum(coverage.values()), len(coverage))
+
+
+def states(journal: Journal, run_id: str) -> dict[str, _State]:
+    """key → the light state of each identity of one run (for `changes`)."""
+    return _states(journal, run_id)
+
+
+def headline(found: dict[str, _State]) -> dict[str, Any]:
+    """Customers, covered, recognised and their percentages, from one run's states (a baseline's figures)."""
+    covered: dict[str, bool] = {}
+    recognised: dict[str, bool] = {}
+    for s in found.values():
+        covered[s.customer] = covered.get(s.customer, False) or s.covered
+        recognised[s.customer] = recognised.get(s.customer, False) or (s.covered and s.eligible)
+    total, n_cov, n_rec = len(covered), sum(covered.values()), sum(recognised.values())
+    return {"customers": total, "covered": n_cov, "coverage_percent": percent(n_cov, total),
+            "recognised": n_rec, "recognition_percent": percent(n_rec, total)}
 
 
 def compare_runs(journal: Journal, run_a: str, run_b: str) -> Comparison:
@@ -145,11 +164,15 @@ def compare_runs(journal: Journal, run_a: str, run_b: str) -> Comparison:
 
 
 def default_comparison(journal: Journal, inventory_path: str | None = None) -> tuple[str, str]:
-    """The last two runs of one inventory (default: the inventory of the latest run), oldest first."""
+    """The latest run and its baseline (`Journal.baseline`: by identity, whatever the inventory is called), or
+    the last two runs of one inventory path when `inventory_path` is given or the latest run has no baseline."""
     if inventory_path is None:
         every = [r for r in journal.runs() if r.command != "lighthouse"]  # lighthouse runs record no identities
         if not every:
             raise JournalError(f"the journal {journal.path} holds no runs to compare")
+        baseline = journal.baseline(every[-1].run_id)
+        if baseline is not None:
+            return baseline.run_id, every[-1].run_id
         inventory_path = every[-1].inventory_path
     runs = journal.runs(inventory_path=inventory_path)
     if len(runs) < 2:
@@ -237,7 +260,7 @@ def render_comparison(c: Comparison) -> str:
 
 
 def runs_table(journal: Journal) -> list[dict[str, Any]]:
-    """Every run, oldest first, with its counts and customer coverage (for `pal-orchestrator runs`)."""
+    """Every run, oldest first, with its counts, customer coverage and baseline (for `pal-orchestrator runs`)."""
     result: list[dict[str, Any]] = []
     for run in journal.runs():
         states = _states(journal, run.run_id)
@@ -259,6 +282,7 @@ def runs_table(journal: Journal) -> list[dict[str, Any]]:
                 "covered": covered,
                 "coverage_percent": percent(covered, len(coverage)),
                 "exit_code": run.exit_code,
+                "baseline": baseline.run_id if (baseline := journal.baseline(run.run_id)) else None,
             }
         )
     return result

@@ -43,7 +43,7 @@ def check_report_dir(path: Path) -> None:
             os.chmod(path, 0o700)
         st = path.stat()
     except OSError as exc:
-        raise ReportWriteError(f"cannot create the report directory {path}: {exc}") from exc
+        raise write_error(path, exc) from exc
     if not stat.S_ISDIR(st.st_mode):
         raise ReportError(f"the report directory {path} is not a directory; choose another --report-dir")
     mode = stat.S_IMODE(st.st_mode)

@@ -24,6 +24,7 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
 header { background: #0f3d6e; color: #fff; padding: 16px 24px; }
 header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 0; opacity: .85; }
+header p.incomplete { opacity: 1; margin-top: 6px; background: #9C0006; padding: 4px 8px; display: inline-block; }
 nav { padding: 8px 24px; background: #f3f5f8; border-bottom: 1px solid #d0d7de; }
 nav a { margin-right: 14px; color: #0f3d6e; }
 main { padding: 8px 24px 40px; }
@@ -88,9 +89,10 @@ def _status_chart(counts: Sequence[tuple[str, int]]) -> str:
     return "".join(parts)
 
 
-def _coverage_chart(history: Sequence[tuple[str, str, float]]) -> str:
-    """Coverage % per run of this inventory, as inline SVG columns (0–100 %)."""
-    col_w, gap, plot_h, left, bottom, top_pad = 56, 20, 180, 40, 40, 20
+def coverage_chart(history: Sequence[tuple[str, str, float]]) -> str:
+    """Coverage % per run (link/audit runs of these identities, then this run), as inline SVG columns (0–100 %),
+    each labelled with its run's date and time (UTC)."""
+    col_w, gap, plot_h, left, bottom, top_pad = 64, 16, 180, 40, 40, 20
     width = left + len(history) * (col_w + gap) + gap
     height = top_pad + plot_h + bottom
     parts = [
@@ -112,7 +114,9 @@ def _coverage_chart(history: Sequence[tuple[str, str, float]]) -> str:
             f"<title>{escape(run_id)} ({escape(started)}): {pct:.1f}%</title></rect>"
             f'<text x="{x + col_w / 2}" y="{y - 4:.1f}" text-anchor="middle" font-size="11">{pct:.1f}</text>'
             f'<text x="{x + col_w / 2}" y="{top_pad + plot_h + 14}" text-anchor="middle" font-size="10">'
-            f"{escape(started[:10])}</text></g>"
+            f"{escape(started[:10])}</text>"
+            f'<text x="{x + col_w / 2}" y="{top_pad + plot_h + 27}" text-anchor="middle" font-size="10">'
+            f"{escape(started[11:])}</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -171,6 +175,15 @@ def _table(table: Table) -> str:
     return "".join(parts)
 
 
+def _incomplete(s: dict[str, Any]) -> str:
+    """The headline of an unfinished run: how much of the inventory it covers, over the whole inventory."""
+    if s["complete"]:
+        return ""
+    ident = s["identities"]
+    return (f'<p class="incomplete"><b>{escape(s["headline"])}</b> — {ident["covered"]:,} of '
+            f'{ident["inventory"]:,} identities covered ({ident["coverage_percent"]:.1f}% of the inventory)</p>')
+
+
 def render_html(view: ReportView) -> str:
     """The whole page as one string."""
     s = view.summary
@@ -183,6 +196,9 @@ def render_html(view: ReportView) -> str:
         ("Recognised", f"{rec['recognised']:,} ({rec['recognition_percent']:.1f}%)"),
         ("Identities", f"{sum(n for _, n in view.status_counts):,}"),
     ]
+    if s["baseline"]:
+        change = s["coverage_percent"] - s["baseline"]["coverage_percent"]
+        kpis.append(("Coverage at the baseline", f"{s['baseline']['coverage_percent']:.1f}% ({change:+.1f})"))
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -191,7 +207,7 @@ def render_html(view: ReportView) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{_CSS}{_status_css()}</style></head><body>",
         f"<header><h1>Partner Admin Link coverage</h1><p>Run {escape(s['run_id'])} · "
-        f"{escape(s['command'])} · started {escape(s['started_at'] or '')} (UTC)</p></header>",
+        f"{escape(s['command'])} · started {escape(s['started_at'] or '')} (UTC)</p>{_incomplete(s)}</header>",
         "<nav>" + '<a href="#summary">Summary</a>'
         + "".join(f'<a href="#{_slug(t.name)}">{escape(t.name)}</a>' for t in view.tables)
         + "</nav><main>",
@@ -205,8 +221,8 @@ def render_html(view: ReportView) -> str:
     out.append(f"<figure><figcaption>Identities by status</figcaption>{_status_chart(view.status_counts)}</figure>")
     if view.history:
         out.append(
-            f"<figure><figcaption>Customer coverage per run of this inventory</figcaption>"
-            f"{_coverage_chart(view.history)}</figure>"
+            f"<figure><figcaption>Customer coverage per link/audit run of these identities (UTC)</figcaption>"
+            f"{coverage_chart(view.history)}</figure>"
         )
     out.append("</section>")
     out.extend(_table(t) for t in view.tables)

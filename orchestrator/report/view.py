@@ -20,7 +20,8 @@ import pandas as pd
 from ..journal import Journal, RunRecord
 from ..lighthouse import roll_up
 from ..models import Outcome, Recognition, Status
-from .comparison import CHANGE_COLUMNS, change_rows, compare_runs, coverage_percent
+from .changes import CHANGES_COLUMNS, Changes, changes_since, pick_baseline
+from .comparison import coverage_percent
 from .lighthouse import (
     LIGHTHOUSE_COLUMNS,
     LIGHTHOUSE_CUSTOMER_COLUMNS,
@@ -89,6 +90,13 @@ Figure = str | int | float
 #: How many earlier runs the coverage-per-run chart shows.
 HISTORY_RUNS = 20
 
+#: The files of one run's set, in the order they are swapped in (summary.json, the run's name tag, last).
+REPORT_FILES = ("identities.csv", "customers.csv", "changes.csv", "coverage.xlsx", "coverage.html",
+                "summary.html", "summary.json")
+
+#: summary.json lists at most this many "action needed" rows (the CSV/XLSX hold all of them).
+SUMMARY_ACTION_ROWS = 100
+
 
 @dataclass(frozen=True)
 class Table:
@@ -117,6 +125,8 @@ class ReportView:
     history: list[tuple[str, str, float]]  # run_id, started (UTC text), coverage %
     tables: list[Table]
     notes: list[str]
+    changes: Changes = field(default_factory=lambda: Changes(None))
+    actions: list[tuple[str, list[str]]] = field(default_factory=list)  # fix → the customers that need it
 
 
 # -- loading the journal ---------------------------------------------------------------------------
@@ -280,11 +290,33 @@ def _load(journal: Journal, run_id: str) -> _RunData:
     return _RunData(run, frame, extra_names, customers, status_counts, recognition_counts)
 
 
-def _summary_of(data: _RunData) -> dict[str, Any]:
+def _completeness(data: _RunData) -> dict[str, Any]:
+    """An unfinished run says so, and its identity coverage is over the whole inventory, not what it reached."""
+    run = data.run
+    recorded = len(data.frame)
+    covered = int(data.frame["_covered"].sum()) if recorded else 0
+    inventory = max(run.inventory_rows, recorded)
+    text = "complete" if run.finished else f"incomplete: {recorded:,} of {inventory:,} identities"
+    return {
+        "complete": run.finished,
+        "headline": text,
+        "identities": {"recorded": recorded, "inventory": inventory, "covered": covered,
+                       "coverage_percent": percent(covered, inventory)},
+    }
+
+
+def _action_rows(frame: pd.DataFrame) -> dict[str, Any]:
+    rows = _fix_rows(frame, "_fix", ("customer", "tenant_id", "client_id", "status", "error_code", "fix"))
+    keys = ("customer", "tenant_id", "client_id", "status", "error_code", "fix")
+    return {"total": len(rows), "rows": [dict(zip(keys, r, strict=True)) for r in rows[:SUMMARY_ACTION_ROWS]]}
+
+
+def _summary_of(data: _RunData, changes: Changes | None = None) -> dict[str, Any]:
     run = data.run
     total = len(data.customers)
     covered = sum(1 for a in data.customers.values() if a.covered)
     recognised = sum(1 for a in data.customers.values() if a.recognised)
+    changes = changes or Changes(None)
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run.run_id,
@@ -308,13 +340,20 @@ def _summary_of(data: _RunData) -> dict[str, Any]:
             "recognition_percent": percent(recognised, total),
             **data.recognition_counts,
         },
+        **_completeness(data),
+        "baseline_run_id": changes.baseline.run_id if changes.baseline else None,
+        "baseline": changes.summary(),
+        "changes": changes.counts(),
+        "action_needed": _action_rows(data.frame),
+        "files": list(REPORT_FILES),
     }
 
 
-def summary(journal: Journal, run_id: str) -> dict[str, Any]:
+def summary(journal: Journal, run_id: str, *, baseline_id: str | None = None) -> dict[str, Any]:
     """The content of summary.json for one run."""
     data = _load(journal, run_id)
-    return {**_summary_of(data), **summary_keys(journal, data.run)}
+    changes = changes_since(journal, data.run, pick_baseline(journal, data.run, baseline_id))
+    return {**_summary_of(data, changes), **summary_keys(journal, data.run)}
 
 
 # -- tables ----------------------------------------------------------------------------------------
@@ -347,7 +386,7 @@ def _kind(column: str) -> str:
         return "datetime"
     if column in ("attempts", "subscriptions", "identities", "days_left", "line"):
         return "int"
-    if column in ("status", "before_status", "after_status"):
+    if column in ("status", "before_status", "after_status", "before", "after"):
         return "status"
     if column in ("covered", "recognised"):
         return "yesno"
@@ -431,24 +470,28 @@ def _expiring(frame: pd.DataFrame, extras: Sequence[str], now: datetime, days: i
     return found
 
 
-def _previous_run(journal: Journal, run: RunRecord) -> tuple[RunRecord | None, list[RunRecord]]:
-    """The run of the same inventory just before `run`, and the history up to `run` (capped)."""
-    same = journal.runs(inventory_path=run.inventory_path)
-    upto = [r for r in same if (r.started_at, r.run_id) <= (run.started_at, run.run_id)]
-    previous = upto[-2] if len(upto) >= 2 else None
-    return previous, upto[-HISTORY_RUNS:]
+def when(value: datetime | None) -> str:
+    """A run's date and time as the charts label it: `2025-03-01 09:00` (UTC)."""
+    return (iso_utc(value) or "")[:16].replace("T", " ")
 
 
-def _history(journal: Journal, runs: list[RunRecord], current: _RunData) -> list[tuple[str, str, float]]:
-    points: list[tuple[str, str, float]] = []
-    for r in runs:
-        if r.run_id == current.run.run_id:
-            covered = sum(1 for a in current.customers.values() if a.covered)
-            pct = percent(covered, len(current.customers))
-        else:
-            pct = coverage_percent(journal, r.run_id)
-        points.append((r.run_id, iso_utc(r.started_at) or "", pct))
-    return points
+def _history(journal: Journal, current: _RunData) -> list[tuple[str, str, float]]:
+    """Coverage % of each earlier `link`/`audit` run that covered any of these identities, then this run."""
+    points = [(r.run_id, when(r.started_at), coverage_percent(journal, r.run_id))
+              for r in journal.family_runs(current.run.run_id)[-(HISTORY_RUNS - 1):]]
+    covered = sum(1 for a in current.customers.values() if a.covered)
+    points.append((current.run.run_id, when(current.run.started_at), percent(covered, len(current.customers))))
+    return points if len(points) >= 2 else []
+
+
+def _actions(data: _RunData) -> list[tuple[str, list[str]]]:
+    """Each fix in words with the customers that need it, the fix most customers need first."""
+    groups: dict[str, list[str]] = {}
+    for name, agg in data.customers.items():
+        for fix, add_role in agg.fixes.items():
+            if not (add_role and agg.recognised):
+                groups.setdefault(fix, []).append(name)
+    return sorted(groups.items(), key=lambda kv: -len(kv[1]))
 
 
 def _figures(s: dict[str, Any]) -> list[tuple[str, Figure]]:
@@ -466,6 +509,8 @@ def _figures(s: dict[str, Any]) -> list[tuple[str, Figure]]:
         ("Started (UTC)", s["started_at"] or ""),
         ("Finished (UTC)", s["finished_at"] or "not finished"),
         ("Exit code", "" if s["exit_code"] is None else s["exit_code"]),
+        ("Completeness", s["headline"]),
+        ("Baseline run", s["baseline_run_id"] or "none"),
         ("Customers", s["customers"]["total"]),
         ("Customers covered", s["customers"]["covered"]),
         ("Coverage %", s["coverage_percent"]),
@@ -476,17 +521,19 @@ def _figures(s: dict[str, Any]) -> list[tuple[str, Figure]]:
     ]
 
 
-def _changes_table(journal: Journal, run: RunRecord, previous: RunRecord | None) -> Table:
-    if previous is None:
-        rows: list[tuple[Any, ...]] = []
-        note = "No earlier run of this inventory is in the journal, so there is nothing to compare."
+def _changes_table(changes: Changes) -> Table:
+    base = changes.baseline
+    if base is None:
+        note = ("No earlier finished link or audit run of these identities is in the journal, "
+                "so there is nothing to compare.")
     else:
-        rows = change_rows(compare_runs(journal, previous.run_id, run.run_id))
-        note = f"Changes from run {previous.run_id} ({iso_utc(previous.started_at)}) to this run."
-    return _table("Changes since previous run", CHANGE_COLUMNS, rows, note=note)
+        note = f"Changes since the baseline, {base.command} run {base.run_id} ({iso_utc(base.started_at)})."
+        if not changes.removed_known:
+            note += " This run did not finish, so identities it did not reach are not listed as removed."
+    return _table("Changes", CHANGES_COLUMNS, changes.rows, note=note, csv_name="changes.csv")
 
 
-def _tables(journal: Journal, data: _RunData, previous: RunRecord | None, now: datetime, days: int) -> list[Table]:
+def _tables(journal: Journal, data: _RunData, changes: Changes, now: datetime, days: int) -> list[Table]:
     """Every table of the report; the work lists end with the inventory's extra columns, as identities do."""
     frame, extras = data.frame, data.extra_columns
     ident_cols = [*IDENTITY_COLUMNS, *extras]
@@ -508,7 +555,7 @@ def _tables(journal: Journal, data: _RunData, previous: RunRecord | None, now: d
             note=f"Credentials that expire within {days} days of {iso_utc(now)} "
             "(before the next quarterly run), expired ones included.",
         ),
-        _changes_table(journal, data.run, previous),
+        _changes_table(changes),
         _table(
             "Linked but not recognised",
             recognition_cols,
@@ -536,26 +583,35 @@ def _lighthouse_tables(journal: Journal, run: RunRecord) -> list[Table]:
 
 
 def build_view(
-    journal: Journal, run_id: str, *, expiry_warning_days: int = 120, now: datetime | None = None
+    journal: Journal,
+    run_id: str,
+    *,
+    expiry_warning_days: int = 120,
+    now: datetime | None = None,
+    baseline_id: str | None = None,
 ) -> ReportView:
     """Compute every table and figure of one run's report (no files written).
 
-    `now` is the reference time for "expiring within `expiry_warning_days`" (default: the current time).
+    `now` is the reference time for "expiring within `expiry_warning_days`" (default: the current time);
+    `baseline_id` the run to compare with (default: `Journal.baseline`).
     """
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("`now` must be timezone-aware (UTC)")
     data = _load(journal, run_id)
-    s = {**_summary_of(data), **summary_keys(journal, data.run)}
-    previous, history_runs = _previous_run(journal, data.run)
+    changes = changes_since(journal, data.run, pick_baseline(journal, data.run, baseline_id))
+    s = {**_summary_of(data, changes), **summary_keys(journal, data.run)}
     notes: list[str] = []
-    if data.run.finished_at is None:
-        notes.append("This run has not finished (still running, or interrupted): figures cover what it recorded.")
+    if not data.run.finished:
+        notes.append(f"This run has not finished (still running, or interrupted) — {s['headline']}: customer "
+                     "figures cover what it recorded; identity coverage is over the whole inventory.")
     return ReportView(
         summary=s,
         figures=_figures(s),
         status_counts=list(data.status_counts.items()),
-        history=_history(journal, history_runs, data) if len(history_runs) >= 2 else [],
-        tables=_tables(journal, data, previous, now, expiry_warning_days),
+        history=_history(journal, data),
+        tables=_tables(journal, data, changes, now, expiry_warning_days),
         notes=notes,
+        changes=changes,
+        actions=_actions(data),
     )
