@@ -31,6 +31,7 @@ from . import __version__
 from .credentials import SharedTransport, current_token, error_fields, operator_credential, shared_client_kwargs
 from .credentials import token_claims as claims_of
 from .errors import EndpointError, OperatorAuthError, PalError, UsageError
+from .interrupts import run_interruptible
 from .journal import Journal, utcnow
 from .lighthouse import CustomerVerdict, Grant, Offer, Principal, judge, principal_states, roll_up, unreadable
 from .models import Command, Identity, LighthouseRow
@@ -332,7 +333,7 @@ def run_lighthouse(
         principals = principal_states(journal.latest_by_object_id(), options.partner_id)
         run_id = _start(journal, options)
         try:
-            managing, subs, requests = asyncio.run(_read_all(
+            managing, subs, requests = run_interruptible(_read_all(
                 options, principals, lambda row: journal.record_lighthouse(run_id, replace(row, checked_at=utcnow())),
                 lambda tenant, n: announce(f"managing tenant {tenant}: {n} delegated subscriptions visible"), sleep))
         except KeyboardInterrupt:

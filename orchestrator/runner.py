@@ -12,7 +12,6 @@ import asyncio
 import getpass
 import hashlib
 import logging
-import signal
 import socket
 import sqlite3
 import time
@@ -38,6 +37,7 @@ from .errors import (
 )
 from .federation import FederationTokens, is_federation
 from .guard import NameGuard
+from .interrupts import run_interruptible
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import DEFAULT_JOURNAL, Journal
 from .linker import ArmClients, LinkContext, reconcile
@@ -346,10 +346,9 @@ def _work(
         journal.record_intent(run.run_id, key, action, partner_id)
 
     progress.start(len(run.todo))
-    previous = _interrupt_on_sigterm()
     try:
-        asyncio.run(_fan_out(run.todo, options, on_outcome, on_intent, run, breaker,
-                             sleep=sleep, recognizer_factory=recognizer_factory, announce=announce))
+        run_interruptible(_fan_out(run.todo, options, on_outcome, on_intent, run, breaker,
+                                   sleep=sleep, recognizer_factory=recognizer_factory, announce=announce))
     except KeyboardInterrupt:
         raise Interrupted(run.run_id, options.command) from None
     except PalError:
@@ -358,7 +357,6 @@ def _work(
     except sqlite3.Error as exc:
         raise JournalError(f"writing the journal {journal.path} failed: {exc}") from exc
     finally:
-        signal.signal(signal.SIGTERM, previous)
         progress.finish()
     stop = breaker.tripped
     if stop is not None:
@@ -406,18 +404,6 @@ def _check_same_options(recorded: dict[str, Any], options: RunOptions) -> None:
     if changed:
         was = ", ".join(f"--{name.replace('_', '-')} was {recorded.get(name)!r}" for name in changed)
         raise UsageError(f"--resume must use the options the run started with ({was}); pass --force to override")
-
-
-def _interrupt_on_sigterm() -> Any:
-    """A CI job cancelled (SIGTERM) ends like Ctrl-C: results so far stay in the journal, exit 130, resumable."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        return signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (e.g. embedded in a server): leave signals alone
-        return signal.getsignal(signal.SIGTERM)
 
 
 def _report(journal: Journal, run_id: str, options: RunOptions, *, mark: bool = True) -> None:
