@@ -245,7 +245,8 @@ def test_secrets_certificates_and_federation_in_one_run(
     vault_paths = [r.path for r in em.requests if r.service == "keyvault"]
     assert vault_paths and all("/secrets/sp-" in p for p in vault_paths)
     assert _mi_requests(em) == 1
-    with (cli.reports / "latest" / "identities.csv").open(newline="") as fh:  # the report: nothing to rotate for federation
+    # the report: nothing to rotate for federation
+    with (cli.reports / "latest" / "identities.csv").open(newline="") as fh:
         expiry = {row["customer"]: row["credential_expires_on"] for row in csv.DictReader(fh)}
     assert [expiry[f"Fed {n}"] for n in range(3)] == ["no secret"] * 3
     assert expiry["Vault sp-pem"] not in ("", "no secret")

@@ -567,3 +567,35 @@ def test_debug_lines_name_the_identity_they_belong_to(cli: Cli, emulator: Emulat
     assert proc.returncode == 0, proc.stderr[-2000:]
     named = [ln for ln in proc.stderr.splitlines() if f"client={r.client_id}" in ln]
     assert named and any("azure" in ln for ln in named)
+
+
+def test_report_writes_json_and_compare_writes_json_or_csv(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    """`report --output json` names the files written; `report --compare --output json|csv` is machine-readable."""
+    r = by_name(emulator)["sp-secret"]
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [r, by_name(emulator)["sp-pem"]])
+    assert cli("link", inv, "--no-recognition").exit_code == 0
+    emulator.world.links.clear()
+    assert cli("audit", inv, "--no-recognition").exit_code == 0
+    common = ["--journal", str(cli.journal), "--report-dir", str(cli.reports)]
+    rendered = CliRunner().invoke(app, ["report", "--output", "json", *common])
+    assert rendered.exit_code == 0, rendered.output
+    assert any(f.endswith("identities.csv") for f in json.loads(rendered.stdout)["files"])
+    as_json = CliRunner().invoke(app, ["report", "--compare", "--output", "json", *common])
+    data = json.loads(as_json.stdout)
+    assert {c["client_id"] for c in data["links_lost"]} == {r.client_id, by_name(emulator)["sp-pem"].client_id}
+    as_csv = CliRunner().invoke(app, ["report", "--compare", "--output", "csv", *common])
+    rows = list(csv.DictReader(as_csv.stdout.splitlines()))
+    assert sorted(row["change"] for row in rows) == ["customers_lost"] * 2 + ["links_lost"] * 2
+
+
+def test_runs_never_cuts_a_run_id_in_a_narrow_terminal_or_a_pipe(
+    cli: Cli, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run ID that `report RUN_ID` needs is printed whole, however narrow the output."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, [by_name(emulator)["sp-secret"]])
+    assert cli("link", inv, "--no-recognition").exit_code == 0
+    with Journal(cli.journal) as j:
+        run_id = j.runs()[-1].run_id
+    monkeypatch.setenv("COLUMNS", "40")
+    listed = CliRunner().invoke(app, ["runs", "--journal", str(cli.journal)], terminal_width=40)
+    assert listed.exit_code == 0 and run_id in listed.stdout, listed.stdout

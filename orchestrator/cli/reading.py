@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import json
+import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,6 +32,12 @@ from .options import (
     _run_kwargs,
     run_options,
 )
+
+
+class ReportOutput(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
 
 
 @app.command(epilog=examples(
@@ -77,10 +88,15 @@ def report(
     ] = None,
     baseline: BaselineOpt = None,
     summary_md: SummaryMdOpt = None,
+    output: Annotated[
+        ReportOutput,
+        typer.Option("--output", envvar="PAL_OUTPUT",
+                     help="What goes to stdout: the comparison (or the files written) as a table, JSON or CSV."),
+    ] = ReportOutput.table,
 ) -> None:
     """Re-render the reports of a run from the journal (`report [RUN_ID]`), or compare two (`report --compare`)."""
     from ..journal import Journal
-    from ..report import compare_runs, default_comparison, render_comparison, write_reports
+    from ..report import compare_runs, default_comparison, write_reports
 
     ids = run_ids or []
     if len(ids) > (2 if compare else 1) or (compare and len(ids) == 1):
@@ -93,7 +109,7 @@ def report(
             raise typer.Exit(2)
         if compare:
             a, b = ids if ids else default_comparison(j)
-            out.print(render_comparison(compare_runs(j, a, b)), markup=False)
+            _print_comparison(compare_runs(j, a, b), output)
             return
         # the latest coverage run by default: a `lighthouse` run has its own files (lighthouse.csv/json)
         rid = ids[0] if ids else next((r.run_id for r in reversed(runs) if r.command != "lighthouse"), runs[-1].run_id)
@@ -109,7 +125,39 @@ def report(
                               baseline_id=baseline or recorded.get("baseline"))
     latest = f" and {paths.latest}/" if paths.latest else ""
     err.print(f"reports for run {rid} written to {paths.directory}/{latest}", markup=False)
+    if output is ReportOutput.json:
+        files = sorted(str(p) for p in paths.directory.iterdir() if p.is_file())
+        out.print_json(json.dumps({"run_id": rid, "directory": str(paths.directory),
+                                   "latest": str(paths.latest) if paths.latest else None, "files": files}))
     write_summary_md(paths.directory, summary_md)
+
+
+_CHANGE_KINDS = ("newly_linked", "links_lost", "partner_id_changes", "new_failures", "fixed_failures")
+
+
+def _print_comparison(comparison: Any, output: ReportOutput) -> None:
+    """The comparison as text, JSON (the whole Comparison) or CSV (one row per change, customers as rows too)."""
+    from ..report import Change, csv_safe, render_comparison
+
+    if output is ReportOutput.table:
+        out.print(render_comparison(comparison), markup=False)
+        return
+    if output is ReportOutput.json:
+        out.print_json(json.dumps(dataclasses.asdict(comparison)))
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    fields = [f.name for f in dataclasses.fields(Change)]
+    writer.writerow(["run_a", "run_b", "change", *fields])
+    for kind in _CHANGE_KINDS:
+        for change in getattr(comparison, kind):
+            writer.writerow([comparison.run_a, comparison.run_b, kind,
+                             *(csv_safe(str(getattr(change, f) or "")) for f in fields)])
+    for kind in ("customers_gained", "customers_lost"):
+        for customer in getattr(comparison, kind):
+            blanks = [""] * (len(fields) - 2)
+            writer.writerow([comparison.run_a, comparison.run_b, kind, "", csv_safe(customer), *blanks])
+    sys.stdout.write(buffer.getvalue())
 
 
 def write_summary_md(folder: Path, target: Path | None) -> None:
@@ -143,7 +191,13 @@ def runs(journal: JournalOpt = Path(DEFAULT_JOURNAL), output: OutputOpt = Output
     if not rows:
         err.print(f"no runs in {journal}", markup=False)
         return
-    table = Table(*rows[0].keys(), box=None)
+    table = Table(box=None)
+    for name in rows[0]:
+        width = max(len(str(row[name])) for row in rows)
+        if "run" in name or "baseline" in name:  # an ID a later command needs: never cut, in any width or pipe
+            table.add_column(name, no_wrap=True, min_width=max(width, len(name)))
+        else:
+            table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(escape(str(v)) for v in row.values()))
     out.print(table)
