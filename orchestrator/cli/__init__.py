@@ -16,7 +16,15 @@ completed with failures/skipped rows, 2 usage error or nothing ran, 3 stopped ea
     federation.py  federation-check (secretless sign-in through a managed identity)
 """
 
-from . import federation, lighthouse, reading, runs, tools  # noqa: F401 - importing a module registers its commands
+# isort: off
+# importing a module registers its commands; `--help` lists them in this order
+from . import runs  # noqa: F401
+from . import reading  # noqa: F401
+from . import lighthouse  # noqa: F401
+from . import federation  # noqa: F401
+from . import tools  # noqa: F401
+
+# isort: on
 from .app import app, main
 
 __all__ = ["app", "main"]

@@ -32,6 +32,7 @@ from .options import (
     _run_kwargs,
     run_options,
 )
+from .terminal import write_summary_md
 
 
 class ReportOutput(StrEnum):
@@ -158,20 +159,6 @@ def _print_comparison(comparison: Any, output: ReportOutput) -> None:
             blanks = [""] * (len(fields) - 2)
             writer.writerow([comparison.run_a, comparison.run_b, kind, "", csv_safe(customer), *blanks])
     sys.stdout.write(buffer.getvalue())
-
-
-def write_summary_md(folder: Path, target: Path | None) -> None:
-    """--summary-md (and $GITHUB_STEP_SUMMARY): the run's Markdown summary, rendered from its summary.json."""
-    import os
-
-    if target is None and not os.environ.get("GITHUB_STEP_SUMMARY"):
-        return
-    from ..report import publish_markdown
-
-    try:
-        publish_markdown(folder, target)
-    except OSError as exc:
-        err.print(f"warning: cannot write the Markdown summary: {exc}", markup=False)
 
 
 @app.command(epilog=examples(

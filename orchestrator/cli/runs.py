@@ -26,8 +26,7 @@ from .options import (
     _run_kwargs,
     run_options,
 )
-from .reading import write_summary_md
-from .terminal import TerminalProgress, _print_results
+from .terminal import TerminalProgress, _print_results, write_summary_md
 
 
 def _options(command: Command, inventory: Path, **kwargs: Any) -> RunOptions:

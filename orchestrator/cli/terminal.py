@@ -142,3 +142,17 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
 
 
 #: The options every run command (link, plan, audit, unlink) takes, declared once: (name, annotation, default).
+
+
+def write_summary_md(folder: Path, target: Path | None) -> None:
+    """--summary-md (and $GITHUB_STEP_SUMMARY): the run's Markdown summary, rendered from its summary.json."""
+    import os
+
+    if target is None and not os.environ.get("GITHUB_STEP_SUMMARY"):
+        return
+    from ..report import publish_markdown
+
+    try:
+        publish_markdown(folder, target)
+    except OSError as exc:
+        err.print(f"warning: cannot write the Markdown summary: {exc}", markup=False)
