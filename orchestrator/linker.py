@@ -29,6 +29,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.identity.aio import ClientAssertionCredential, ManagedIdentityCredential
+from azure.mgmt.managementpartner import __version__ as _partner_version
 from azure.mgmt.managementpartner.aio import ACEProvisioningManagementPartnerAPI
 
 from .credentials import (
@@ -76,7 +77,8 @@ class ArmClients:
     def partner_api(self, endpoints: Endpoints) -> PartnerApi:
         found = self._partner.get(endpoints.arm_endpoint)
         if found is None:
-            client = ACEProvisioningManagementPartnerAPI(**shared_client_kwargs(self._transport, endpoints))
+            client = ACEProvisioningManagementPartnerAPI(
+                **shared_client_kwargs(self._transport, endpoints, f"mgmt-managementpartner/{_partner_version}"))
             found = PartnerApi(client, endpoints.arm_endpoint)
             self._partner[endpoints.arm_endpoint] = found
         return found
