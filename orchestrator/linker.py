@@ -64,7 +64,8 @@ log = logging.getLogger(__name__)
 AADSTS_EXPIRED = frozenset({"7000222", "700024"})
 AADSTS_INVALID = frozenset({"7000215", "700027", "700023"})
 
-IntentSink = Callable[[str, str, str], None]
+#: Records an intent; an awaitable result (IntentCommitter.record) is awaited: the write waits until it is durable.
+IntentSink = Callable[[str, str, str], Awaitable[None] | None]
 
 
 class ArmClients:
@@ -450,7 +451,9 @@ async def _write(run: _Run, api: PartnerApi, action: str) -> Answer | None:
     blindly: after a transient failure the link is read, and a write that landed is not sent again. Returns the
     service's refusal (None when answered with success); a 401 gets one fresh sign-in and one re-send."""
     identity, ctx, target = run.identity, run.ctx, run.identity.partner_id
-    ctx.record_intent(identity.key, action, target)
+    pending = ctx.record_intent(identity.key, action, target)
+    if pending is not None:
+        await pending
     ops = {"link": api.client.partner.create, "relink": api.client.partner.update, "unlink": api.client.partner.delete}
     op = ops[action]
 

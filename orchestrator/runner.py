@@ -16,7 +16,7 @@ import signal
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from .errors import (
     UsageError,
 )
 from .guard import NameGuard
+from .intents import IntentCommitter
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
 from .linker import ArmClients, LinkContext, reconcile
@@ -336,9 +337,10 @@ def _work(
             stopped.append(outcome)
         progress.advance(outcome)
 
-    def on_intent(key: str, action: str, partner_id: str) -> None:
-        journal.record_intent(run.run_id, key, action, partner_id)
+    def on_intent(key: str, action: str, partner_id: str) -> Awaitable[None]:
+        return committer.record(key, action, partner_id)
 
+    committer = IntentCommitter(journal, run.run_id)
     progress.start(len(run.todo))
     previous = _interrupt_on_sigterm()
     try:
@@ -455,7 +457,7 @@ async def _fan_out(
     identities: list[Identity],
     options: RunOptions,
     on_outcome: Callable[[Outcome], None],
-    on_intent: Callable[[str, str, str], None],
+    on_intent: Callable[[str, str, str], Awaitable[None] | None],
     run: _OpenRun,
     breaker: Breaker,
     *,
