@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 
-from orchestrator.emulator.faults import parse_latency
 from orchestrator.settings import DEFAULT_CONCURRENCY
 
 from .figures import recommend
@@ -33,6 +32,8 @@ REALISTIC_LATENCY: dict[str, dict[str, float]] = {
 
 def mean_latency_s() -> dict[str, float]:
     """The mean of each class's log-normal: median × exp(σ² / 2)."""
+    from orchestrator.emulator.faults import parse_latency  # lazily: the scale children must not load the emulator
+
     return {name: d.median_s * math.exp(d.sigma ** 2 / 2) for name, d in parse_latency(REALISTIC_LATENCY).items()}
 
 
