@@ -11,9 +11,21 @@ from pathlib import Path
 
 import bench
 
-from .run import run, say
+from .run import STEP_GROUPS, run, say
 from .scale import CHILDREN
 from .table import render_table, write_json
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def _names(text: str) -> list[str]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = sorted(set(names) - set(STEP_GROUPS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown step(s) {unknown}; use {','.join(STEP_GROUPS)}")
+    return names
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,9 +37,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--split-n", type=int, default=300, help="identities per credential-type batch")
     p.add_argument("--seeds-n", type=int, default=20)
     p.add_argument("--sweep-n", type=int, default=2000)
-    p.add_argument("--sweep", type=lambda s: [int(x) for x in s.split(",") if x], default=[16, 32, 64, 128],
+    p.add_argument("--sweep", type=_ints, default=[16, 32, 64, 128],
                    help="concurrency values, comma-separated")
     p.add_argument("--scale-rows", type=int, default=100_000)
+    p.add_argument("--realistic-n", type=int, default=10_000,
+                   help="identities linked under real-world latencies (the realistic step; 0 skips the link)")
+    p.add_argument("--realistic-sweep", type=_ints, default=[128, 256, 512, 1024],
+                   help="concurrency values of the realistic sweep, comma-separated")
+    p.add_argument("--realistic-sweep-n", type=int, default=2000)
+    p.add_argument("--only", type=_names, default=list(STEP_GROUPS),
+                   help=f"run only these steps, comma-separated: {','.join(STEP_GROUPS)} (default: all)")
     p.add_argument("--no-seeds", action="store_true", help="skip the Azure CLI comparison")
     p.add_argument("--azcli-venv", default=".venv-azcli", help="virtualenv for the Azure CLI (created on first use)")
     p.add_argument("--profile", action="store_true", help="also run a link under pyinstrument (dev extra)")

@@ -19,12 +19,17 @@ from orchestrator.settings import DEFAULT_CONCURRENCY
 
 from .figures import add_marginal_cpu, ratios, recommend, skipped, targets
 from .measure import BenchError
+from .realistic import realistic_steps
 from .scale import scale_steps
 from .seeds import ensure_azure_cli, seeds_step
 from .steps import Bench, EmulatorProcess
 from .worlds import CREDENTIAL_KINDS, Plan, write_world
 
 T = TypeVar("T")
+
+#: The steps `--only` can choose (all by default); those not run are recorded as skipped.
+STEP_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "seeds", "scale", "realistic")
+_EMULATOR_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "seeds")
 
 
 def say(text: str) -> None:
@@ -87,34 +92,30 @@ def _seeds_way(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _emulator_steps(bench: Bench, args: argparse.Namespace, steps: dict[str, Any]) -> None:
-    """Every step that needs the emulator, in order, into `steps`."""
+    """Every step that needs the main emulator, in order, into `steps` (those `--only` leaves out: skipped)."""
+    only = set(args.only)
     main_journal = bench.workdir / "link" / "journal.sqlite"
-    steps["link"] = _step("link", lambda: bench.link_step("link", "link", journal=main_journal))
-    steps["rerun"] = _step("rerun", lambda: bench.link_step("rerun", "link", journal=main_journal))
-    steps["sequential"] = _step("sequential", lambda: bench.link_step("sequential", "sequential", concurrency=1))
-    steps["cpu_by_credential"] = _cpu_by_credential(bench)
+    for name, label, run_it in (
+        ("link", "link", lambda: bench.link_step("link", "link", journal=main_journal)),
+        ("rerun", "rerun", lambda: bench.link_step("rerun", "link", journal=main_journal)),
+        ("sequential", "sequential", lambda: bench.link_step("sequential", "sequential", concurrency=1)),
+    ):
+        steps[name] = _step(label, run_it) if name in only else skipped(0, "not in --only")
+    steps["cpu_by_credential"] = _cpu_by_credential(bench) if "cpu" in only else {}
     steps["concurrency_sweep"] = {
         str(c): _step(f"sweep c={c}", partial(bench.link_step, f"sweep-{c}", f"sweep-{c}", concurrency=c))
         for c in bench.plan.sweep
-    }
+    } if "sweep" in only else {}
     if args.profile:
         steps["profile"] = _step("profile", bench.profile_step)
-    steps["seeds_way"] = _seeds_way(bench, args)
+    steps["seeds_way"] = _seeds_way(bench, args) if "seeds" in only else skipped(0, "not in --only")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Every step in order; returns the bench.json document."""
-    plan = plan_from(args)
-    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="pal-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    os.chmod(workdir, 0o700)
-    bench = Bench(plan, workdir, args.latency_ms)
-    doc: dict[str, Any] = {"meta": _meta(args, workdir), "steps": {}}
-    meta: dict[str, Any] = doc["meta"]
-    steps: dict[str, Any] = doc["steps"]
+def _main_emulator(bench: Bench, args: argparse.Namespace, meta: dict[str, Any], steps: dict[str, Any]) -> None:
+    """The main world (flat `--latency-ms`) in its own emulator process, and the steps that use it."""
     t = time.perf_counter()
-    world_path = workdir / "world.yaml"
-    meta["world_identities"] = write_world(world_path, plan.all_entries(), bench.operator_secret)
+    world_path = bench.workdir / "world.yaml"
+    meta["world_identities"] = write_world(world_path, bench.plan.all_entries(), bench.operator_secret)
     meta["world_write_s"] = round(time.perf_counter() - t, 2)
     say(f"world: {meta['world_identities']} identities written; starting the emulator")
     bench.emulator = EmulatorProcess(world_path, latency_ms=args.latency_ms)
@@ -126,7 +127,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _emulator_steps(bench, args, steps)
     finally:
         bench.emulator.stop()
-    steps.update(_step("scale", lambda: scale_steps(plan.scale_rows, workdir)))
+
+
+def _emulator_steps_skipped(steps: dict[str, Any]) -> None:
+    for name in ("link", "rerun", "sequential", "seeds_way"):
+        steps[name] = skipped(0, "not in --only")
+    steps["cpu_by_credential"], steps["concurrency_sweep"] = {}, {}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every step in order (or those `--only` names); returns the bench.json document."""
+    plan = plan_from(args)
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="pal-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(workdir, 0o700)
+    bench = Bench(plan, workdir, args.latency_ms)
+    doc: dict[str, Any] = {"meta": _meta(args, workdir), "steps": {}}
+    meta: dict[str, Any] = doc["meta"]
+    steps: dict[str, Any] = doc["steps"]
+    if set(args.only) & set(_EMULATOR_GROUPS):
+        _main_emulator(bench, args, meta, steps)
+    else:
+        _emulator_steps_skipped(steps)
+    if "scale" in args.only:
+        steps.update(_step("scale", lambda: scale_steps(plan.scale_rows, workdir)))
+    else:
+        steps.update({"inventory_scale": skipped(plan.scale_rows, "not in --only"),
+                      "report_scale": skipped(plan.scale_rows, "not in --only")})
+    if "realistic" in args.only and (args.realistic_n or args.realistic_sweep):
+        steps["realistic"] = _step("realistic", lambda: realistic_steps(
+            args.realistic_n, tuple(args.realistic_sweep), args.realistic_sweep_n, workdir, say))
     doc["ratios"] = ratios(steps, args.latency_ms)
     pick, why = recommend(steps["concurrency_sweep"])
     doc["recommended_concurrency"] = {"value": pick, "why": why}

@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 class EmulatorProcess:
     """The emulator as a child process (`orchestrator.emulator.process.start_subprocess`) until `stop()`."""
 
-    def __init__(self, world: Path, *, latency_ms: float, seed: int = 0) -> None:
+    def __init__(self, world: Path, *, latency_ms: float, seed: int = 0, faults: Path | None = None) -> None:
         self.world = world
         self.latency_ms = latency_ms
+        self.faults = faults
         self.seed = seed
         self.url = ""
         self.ca = ""
@@ -46,7 +47,8 @@ class EmulatorProcess:
         from orchestrator.emulator.process import start_subprocess
 
         started = time.perf_counter()
-        self._proc = start_subprocess(self.world, latency_ms=self.latency_ms, seed=self.seed, timeout_s=timeout_s)
+        self._proc = start_subprocess(self.world, latency_ms=self.latency_ms, seed=self.seed, timeout_s=timeout_s,
+                                      faults_path=self.faults)
         self.url, self.ca = self._proc.url.rstrip("/"), str(self._proc.ca_path)
         if not self.url.startswith("https://127.0.0.1:"):
             self.stop()

@@ -43,6 +43,10 @@ def _step_rows(steps: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         rows.append(("profiled link", steps["profile"]))
     rows += [("seeds' way (az)", steps["seeds_way"]), ("inventory 100k", steps["inventory_scale"]),
              ("reports 100k", steps["report_scale"])]
+    real = steps.get("realistic") or {}
+    if "link" in real:
+        rows.append((f"realistic link (c={real['link'].get('concurrency')})", real["link"]))
+    rows += [(f"realistic sweep c={c}", v) for c, v in (real.get("sweep") or {}).items()]
     return rows
 
 
@@ -85,6 +89,14 @@ def _summary_lines(doc: dict[str, Any]) -> list[str]:
     lines.append("marginal client CPU ms per identity: " + ", ".join(f"{k} {_fmt(v)}" for k, v in marginal.items()))
     rec = doc["recommended_concurrency"]
     lines.append(f"recommended --concurrency: {rec['value']} ({rec['why']})")
+    real = steps.get("realistic") or {}
+    for label, step in [("link", real.get("link")), *((f"c={c}", v) for c, v in (real.get("sweep") or {}).items())]:
+        if step:
+            lines.append(f"realistic {label}: {_fmt(step['wall_s'])} s, latency-bound ideal "
+                         f"{_fmt(step.get('latency_bound_ideal_s'))} s ({_fmt(step.get('ideal_share'))} of ideal)")
+    if real.get("within_5pct_of_best"):
+        best = real["within_5pct_of_best"]
+        lines.append(f"realistic: concurrency within 5 % of the best: {best['value']} ({best['why']})")
     return lines
 
 

@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -186,6 +187,9 @@ class Journal:
         never creates a file for a mistyped --journal and works on archived evidence the user cannot write."""
         self.path = Path(path)
         self._lock_fd: int | None = None
+        self._wal_fd: int | None = None
+        self.wal = False
+        self._sync_lock = threading.Lock()
         self._seq = 0
         if read_only:
             self._db = self._open_read_only()
@@ -196,7 +200,8 @@ class Journal:
             _create_private(self.path)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._check_version()
-            self._db.execute("PRAGMA journal_mode=WAL")
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()
+            self.wal = bool(mode) and str(mode[0]).lower() == "wal"  # False: `sync()` is unavailable
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
@@ -274,6 +279,9 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -353,12 +361,33 @@ class Journal:
         """Committed durably (fsync, even against a power loss) before a write to Azure is sent."""
         self._db.execute("PRAGMA synchronous=FULL")
         try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO intents VALUES (?,?,?,?,?)",
-                (run_id, key, action, partner_id, _iso(utcnow())),
-            )
+            self.write_intent(run_id, key, action, partner_id)
         finally:
             self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def write_intent(self, run_id: str, key: str, action: str, partner_id: str) -> None:
+        """Commit an intent without waiting for the disk; it is durable once `sync()` returns (IntentCommitter)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO intents VALUES (?,?,?,?,?)", (run_id, key, action, partner_id, _iso(utcnow())))
+
+    def sync(self) -> None:
+        """Make every transaction committed before this call durable, as `synchronous=FULL` makes each commit.
+
+        In WAL mode a commit is written to the `-wal` file; FULL adds an fsync of that file per commit, NORMAL
+        leaves it to the next checkpoint (which fsyncs the WAL, then the database). One fsync of the WAL here
+        covers every commit written before it. It touches no SQLite connection, so it may run in a thread while
+        the event loop goes on; the first call also syncs the database file and its directory (a new journal).
+        """
+        with self._sync_lock:
+            if self._wal_fd is None:
+                for target in (self.path, self.path.parent):
+                    fd = os.open(target, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+            os.fsync(self._wal_fd)
 
     def record_outcome(self, run_id: str, outcome: Outcome) -> None:
         """Commit one identity's final outcome (the first one recorded for a key wins)."""

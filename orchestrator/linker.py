@@ -29,6 +29,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.identity.aio import ClientAssertionCredential, ManagedIdentityCredential
+from azure.mgmt.managementpartner import __version__ as _partner_version
 from azure.mgmt.managementpartner.aio import ACEProvisioningManagementPartnerAPI
 
 from .credentials import (
@@ -64,7 +65,8 @@ log = logging.getLogger(__name__)
 AADSTS_EXPIRED = frozenset({"7000222", "700024"})
 AADSTS_INVALID = frozenset({"7000215", "700027", "700023"})
 
-IntentSink = Callable[[str, str, str], None]
+#: Records an intent; an awaitable result (IntentCommitter.record) is awaited: the write waits until it is durable.
+IntentSink = Callable[[str, str, str], Awaitable[None] | None]
 
 
 class ArmClients:
@@ -77,7 +79,8 @@ class ArmClients:
     def partner_api(self, endpoints: Endpoints) -> PartnerApi:
         found = self._partner.get(endpoints.arm_endpoint)
         if found is None:
-            client = ACEProvisioningManagementPartnerAPI(**shared_client_kwargs(self._transport, endpoints))
+            client = ACEProvisioningManagementPartnerAPI(
+                **shared_client_kwargs(self._transport, endpoints, f"mgmt-managementpartner/{_partner_version}"))
             found = PartnerApi(client, endpoints.arm_endpoint)
             self._partner[endpoints.arm_endpoint] = found
         return found
@@ -463,7 +466,9 @@ async def _write(run: _Run, api: PartnerApi, action: str) -> Answer | None:
     blindly: after a transient failure the link is read, and a write that landed is not sent again. Returns the
     service's refusal (None when answered with success); a 401 gets one fresh sign-in and one re-send."""
     identity, ctx, target = run.identity, run.ctx, run.identity.partner_id
-    ctx.record_intent(identity.key, action, target)
+    pending = ctx.record_intent(identity.key, action, target)
+    if pending is not None:
+        await pending
     ops = {"link": api.client.partner.create, "relink": api.client.partner.update, "unlink": api.client.partner.delete}
     op = ops[action]
 

@@ -20,6 +20,7 @@ import aiohttp
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
+from azure.mgmt.resource.subscriptions import __version__ as _subscriptions_version
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
 
 from .credentials import SharedTransport, current_token, error_fields, shared_client_kwargs
@@ -81,7 +82,8 @@ def recognizer_factory(transport: SharedTransport, retrier: Retrier) -> Recogniz
         current_token.set(token.token)  # the run-wide clients authorize with this task's identity
         subs_client = subscription_clients.get(endpoints.arm_endpoint)
         if subs_client is None:
-            subs_client = SubscriptionClient(**shared_client_kwargs(transport, endpoints))
+            subs_client = SubscriptionClient(
+                **shared_client_kwargs(transport, endpoints, f"mgmt-resource-subscriptions/{_subscriptions_version}"))
             subscription_clients[endpoints.arm_endpoint] = subs_client
         stats = CallStats()
         try:

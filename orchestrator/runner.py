@@ -15,7 +15,7 @@ import logging
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from .errors import (
 )
 from .federation import FederationTokens, is_federation
 from .guard import NameGuard
+from .intents import IntentCommitter
 from .interrupts import run_interruptible
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import DEFAULT_JOURNAL, Journal
@@ -342,9 +343,10 @@ def _work(
             stopped.append(outcome)
         progress.advance(outcome)
 
-    def on_intent(key: str, action: str, partner_id: str) -> None:
-        journal.record_intent(run.run_id, key, action, partner_id)
+    def on_intent(key: str, action: str, partner_id: str) -> Awaitable[None]:
+        return committer.record(key, action, partner_id)
 
+    committer = IntentCommitter(journal, run.run_id)
     progress.start(len(run.todo))
     try:
         run_interruptible(_fan_out(run.todo, options, on_outcome, on_intent, run, breaker,
@@ -449,7 +451,7 @@ async def _fan_out(
     identities: list[Identity],
     options: RunOptions,
     on_outcome: Callable[[Outcome], None],
-    on_intent: Callable[[str, str, str], None],
+    on_intent: Callable[[str, str, str], Awaitable[None] | None],
     run: _OpenRun,
     breaker: Breaker,
     *,

@@ -78,6 +78,8 @@ class RetrySettings:
 
 DEFAULT_RETRY = RetrySettings()
 
-#: Default number of identities in flight, chosen from `make bench`'s sweep (docs/performance.md): below 128 a
-#: run is latency-bound; at 128 it meets the one-core CPU ceiling.
-DEFAULT_CONCURRENCY = 128
+#: Default number of identities in flight, chosen from `make bench`'s realistic step (docs/performance.md): under
+#: real-world latencies (partner writes ~2 s) 256 links 10,000 in 174 s against 316 s at 128, at 251 MB peak RSS;
+#: 512 was faster still (149 s) but peaks at 328 MB, over the 300 MB memory ceiling. With 50 ms latencies a run is
+#: bound by client CPU from 128 on, so 256 costs only memory (~40 MB) and pooled sockets (up to 2 × 256 per host).
+DEFAULT_CONCURRENCY = 256

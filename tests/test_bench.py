@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.cli import main
 from bench.figures import STEP_KEYS, recommend
+from bench.realistic import ideal_s, mean_latency_s
 
 
 def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
@@ -15,6 +16,7 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
     code = main([
         "--n", "20", "--latency-ms", "1", "--sequential-n", "3", "--split-n", "3", "--sweep", "4",
         "--sweep-n", "5", "--scale-rows", "200", "--no-seeds", "--quiet", "--out", str(out),
+        "--realistic-n", "4", "--realistic-sweep", "4", "--realistic-sweep-n", "4",
         "--workdir", str(tmp_path / "work"),
     ])
     assert code == 0
@@ -46,7 +48,31 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
     assert doc["ratios"]["latency_bound_ideal_s"] is not None
     assert len(doc["targets"]) == 6
     assert doc["recommended_concurrency"]["value"] == 4
+    real = steps["realistic"]
+    assert real["link"]["statuses"] == {"linked": 4} and real["sweep"]["4"]["statuses"] == {"linked": 4}
+    assert real["link"]["latency_bound_ideal_s"] > 0 and real["within_5pct_of_best"]["value"] == 4
     assert not (tmp_path / "work").exists()  # the work directory (journals, world, logs) is removed
+
+
+def test_only_runs_the_named_steps_and_records_the_others_as_skipped(tmp_path: Path) -> None:
+    """`--only scale` starts no emulator: the link steps are recorded as skipped, the scale figures are there."""
+    out = tmp_path / "bench.json"
+    assert main(["--n", "5", "--only", "scale", "--scale-rows", "50", "--quiet", "--out", str(out)]) == 0
+    steps = json.loads(out.read_text())["steps"]
+    assert steps["link"]["skipped"] is True and "realistic" not in steps
+    assert steps["inventory_scale"]["identities"] == 50
+
+
+def test_realistic_ideal_is_the_mean_latency_of_every_request_over_concurrency() -> None:
+    """Requests counted per service (ARM split into reads and writes by the write counter) × each class's mean
+    log-normal latency, ÷ concurrency."""
+    means = mean_latency_s()
+    before = {"counters": {"entra": {"200": 1}}, "writes_total": 0}
+    after = {"counters": {"entra": {"200": 11}, "keyvault": {"200": 10}, "arm": {"200": 35, "404": 5}},
+             "writes_total": 10}
+    expected = (10 * means["entra"] + 10 * means["keyvault"] + 30 * means["arm_read"] + 10 * means["arm_write"]) / 4
+    assert ideal_s(before, after, 4) == round(expected, 2)
+    assert means["arm_write"] > 2.0  # the long tail puts the mean above the 2 s median
 
 
 def test_recommend_picks_the_smallest_concurrency_near_the_best() -> None:

@@ -31,7 +31,7 @@ from emulator_fixtures import (
 )
 
 from orchestrator.emulator import Emulator, FaultSpec, start_subprocess
-from orchestrator.emulator.faults import FaultState
+from orchestrator.emulator.faults import FaultError, FaultState
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
@@ -296,3 +296,68 @@ def test_scripted_5xx_step_sends_its_retry_after(emulator: Emulator) -> None:
     resp.read()
     conn.close()
     assert resp.status == 503 and resp.headers["Retry-After"] == "30"
+
+
+REALISTIC = {"latency": {"entra": {"median_ms": 150, "p99_ms": 300}, "keyvault": {"median_ms": 40, "p99_ms": 80},
+                         "arm_read": {"median_ms": 150, "p99_ms": 250},
+                         "arm_write": {"median_ms": 2000, "p99_ms": 15000}}}
+
+
+def test_latency_spec_draws_a_log_normal_with_the_given_median_and_p99_per_class() -> None:
+    """`latency:` per class: 20,000 draws have the given median (±5 %) and p99 (±15 %); ARM reads and writes
+    draw from their own classes; the same seed gives the same draws."""
+    state = FaultState()
+    state.configure({**REALISTIC, "seed": 3})
+    for method, median, p99 in (("GET", 0.150, 0.250), ("PUT", 2.0, 15.0)):
+        draws = sorted(state.decide("arm", None, method).latency_s for _ in range(20_000))
+        assert abs(draws[10_000] / median - 1) < 0.05
+        assert abs(draws[19_800] / p99 - 1) < 0.15
+    twin = FaultState()
+    twin.configure({**REALISTIC, "seed": 3})
+    again = FaultState()
+    again.configure({**REALISTIC, "seed": 3})
+    assert [twin.decide("entra", "t").latency_s for _ in range(5)] == [again.decide("entra", "t").latency_s
+                                                                        for _ in range(5)]
+
+
+def test_latency_spec_adds_to_fixed_latency_and_leaves_the_fault_sequence_alone() -> None:
+    """Latency draws come from their own stream: the faults chosen for a seed are the same with or without
+    `latency:`; the global latency is added to the draw; `clear()` removes the spec."""
+    faults = {"services": {"arm": {"rate_429": 0.3, "rate_503": 0.2}}, "seed": 9, "latency_ms": 1000}
+    plain, timed = FaultState(), FaultState()
+    plain.configure(faults)
+    timed.configure({**faults, **REALISTIC})
+    plain_kinds = [plain.decide("arm", None, "PUT").kind for _ in range(50)]
+    decisions = [timed.decide("arm", None, "PUT") for _ in range(50)]
+    assert [d.kind for d in decisions] == plain_kinds
+    assert all(d.latency_s > 1.0 for d in decisions)
+    timed.clear()
+    assert timed.decide("arm", None, "PUT").latency_s == 0.0
+
+
+@pytest.mark.parametrize("bad", [
+    {"latency": {"arm": {"median_ms": 10}}},
+    {"latency": {"entra": {"median_ms": 100, "p99_ms": 50}}},
+    {"latency": {"entra": {"p99_ms": 50}}},
+    {"latency": {"entra": {"median_ms": 10, "p95_ms": 50}}},
+])
+def test_a_latency_spec_that_cannot_be_understood_is_refused(bad: dict[str, Any]) -> None:
+    """Unknown classes or keys, a missing median, or a p99 below the median: FaultError, nothing applied."""
+    with pytest.raises(FaultError):
+        FaultState().configure(bad)
+
+
+def test_latency_spec_from_the_faults_yaml_slows_arm_writes_not_reads(emulator_factory: Any) -> None:
+    """The faults YAML's `latency:` reaches the running emulator: a PUT waits its arm_write draw (fixed here),
+    a GET its arm_read one."""
+    config = yaml.safe_load("latency:\n  arm_write: {median_ms: 400, p99_ms: 400}\n"
+                            "  arm_read: {median_ms: 10, p99_ms: 10}\n")
+    em = emulator_factory(DEFAULT_WORLD, faults=config)
+    api = _arm(em)
+    start = time.monotonic()
+    api.partner.create(PARTNER_ID)
+    wrote = time.monotonic() - start
+    start = time.monotonic()
+    api.partner.get(PARTNER_ID)
+    read = time.monotonic() - start
+    assert wrote >= 0.4 > read

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from orchestrator.errors import JournalBusyError, JournalError
+from orchestrator.intents import IntentCommitter
 from orchestrator.journal import Journal
 
 
@@ -99,3 +102,63 @@ def test_read_only_opening_reads_archived_evidence_and_never_creates_a_file(tmp_
             assert len(journal.runs()) == 1
     finally:
         archive.chmod(0o700)
+
+
+class _SlowSyncJournal(Journal):
+    """A journal whose fsyncs take 20 ms and whose intent writes and fsyncs are logged in order."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.events: list[tuple[str, str]] = []
+
+    def write_intent(self, run_id: str, key: str, action: str, partner_id: str) -> None:
+        self.events.append(("write", key))
+        super().write_intent(run_id, key, action, partner_id)
+
+    def sync(self) -> None:
+        self.events.append(("sync-start", ""))
+        time.sleep(0.02)
+        super().sync()
+        self.events.append(("sync-end", ""))
+
+
+def test_group_commit_releases_each_write_only_after_an_fsync_that_began_after_its_intent(tmp_path: Path) -> None:
+    """60 concurrent intents, some arriving while an fsync is under way: each writer is released only after an
+    fsync that started after its own intent was committed, fsyncs are shared (far fewer than intents), the loop
+    keeps running during them, and every intent is in the journal as read by another connection."""
+    journal = _SlowSyncJournal(tmp_path / "j.sqlite")
+    run_id = journal.start_run(command="link", inventory_path="/inv.csv", inventory_sha256="abc", inventory_rows=60,
+                               skipped=0, partner_ids=["1234567"], options={}, tool_version="x", operator="op")
+    committer = IntentCommitter(journal, run_id)
+
+    async def writer(key: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await committer.record(key, "link", "1234567")
+        journal.events.append(("released", key))
+
+    async def ticker() -> None:
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+            journal.events.append(("tick", ""))
+
+    async def main() -> None:
+        await asyncio.gather(ticker(), *(writer(f"k{i}", (i % 6) * 0.01) for i in range(60)))
+
+    asyncio.run(main())
+    events = journal.events
+    for i in range(60):
+        key = f"k{i}"
+        wrote, released = events.index(("write", key)), events.index(("released", key))
+        starts = [n for n, e in enumerate(events) if e[0] == "sync-start" and wrote < n < released]
+        assert starts and any(e[0] == "sync-end" for e in events[starts[0]:released]), key
+    assert 2 <= committer.syncs <= 15
+    during = [e for n, e in enumerate(events) if e[0] == "tick" and _inside_sync(events, n)]
+    assert during, "the loop ran while an fsync was under way"
+    journal.close()
+    with Journal(tmp_path / "j.sqlite", read_only=True) as reader:
+        assert set(reader.intents(run_id)) == {f"k{i}" for i in range(60)}
+
+
+def _inside_sync(events: list[tuple[str, str]], n: int) -> bool:
+    before = [e[0] for e in events[:n] if e[0].startswith("sync")]
+    return bool(before) and before[-1] == "sync-start"

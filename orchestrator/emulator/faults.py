@@ -3,10 +3,15 @@
 Faults are set per service (`entra`, `keyvault`, `arm`, `imds`) and optionally per tenant (Entra: the
 path tenant; ARM: the token's tid; Key Vault: the vault name). A scripted sequence for one (service,
 tenant) is consumed one step per request and wins over random faults. Randomness is seeded.
+
+Besides fixed latencies, `latency:` gives real-world ones: per latency class (`entra`, `keyvault`, `arm_read`,
+`arm_write`, `imds`) a log-normal with a given median and 99th percentile, drawn per request from its own seeded
+stream (so the sequence of faults for a seed does not change), added to the fixed latencies.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections import deque
@@ -20,6 +25,55 @@ STEP_KINDS = ("ok", "429", "500", "503", "drop", "hang")
 
 class FaultError(ValueError):
     """A fault specification that cannot be understood."""
+
+
+#: Latency classes of the `latency:` spec: a service, with ARM split into reads (GET/HEAD) and writes.
+LATENCY_CLASSES = ("entra", "keyvault", "arm_read", "arm_write", "imds")
+_Z99 = 2.3263478740408408  # the standard normal's 99th percentile
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyDist:
+    """A log-normal latency given by its median and 99th percentile (seconds): real services' shape, a long tail."""
+
+    median_s: float
+    p99_s: float
+
+    @classmethod
+    def from_mapping(cls, name: str, data: Mapping[str, Any]) -> LatencyDist:
+        unknown = set(data) - {"median_ms", "p99_ms"}
+        if unknown or "median_ms" not in data:
+            raise FaultError(f"latency.{name}: give median_ms (and p99_ms); unknown {sorted(unknown)}")
+        median = float(data["median_ms"]) / 1000.0
+        p99 = float(data.get("p99_ms", data["median_ms"])) / 1000.0
+        if median <= 0 or p99 < median:
+            raise FaultError(f"latency.{name}: needs 0 < median_ms <= p99_ms")
+        return cls(median, p99)
+
+    @property
+    def sigma(self) -> float:
+        return math.log(self.p99_s / self.median_s) / _Z99
+
+    def draw(self, rng: random.Random) -> float:
+        return self.median_s if self.p99_s == self.median_s else rng.lognormvariate(math.log(self.median_s),
+                                                                                      self.sigma)
+
+
+def latency_class(service: str, method: str) -> str:
+    """The `latency:` class of a request: its service, ARM split by method."""
+    if service != "arm":
+        return service
+    return "arm_read" if method.upper() in ("GET", "HEAD") else "arm_write"
+
+
+def parse_latency(data: Mapping[str, Any] | None) -> dict[str, LatencyDist]:
+    """`latency: {entra: {median_ms, p99_ms}, keyvault: …, arm_read: …, arm_write: …}` → distributions."""
+    found: dict[str, LatencyDist] = {}
+    for name, spec in (data or {}).items():
+        if name not in LATENCY_CLASSES:
+            raise FaultError(f"unknown latency class {name!r}; use one of {', '.join(LATENCY_CLASSES)}")
+        found[name] = LatencyDist.from_mapping(name, spec or {})
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +143,9 @@ class FaultState:
     #: Retry-After draws for 500/503 come from their own stream, so sending them leaves the seeded sequence
     #: of faults (and of 429 waits) exactly as it was before 5xx carried Retry-After
     rng_5xx: random.Random = field(default_factory=lambda: random.Random(0))
+    #: the `latency:` distributions, drawn from their own stream (the fault sequence of a seed is unchanged)
+    latency: dict[str, LatencyDist] = field(default_factory=dict)
+    rng_latency: random.Random = field(default_factory=lambda: random.Random(0))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def configure(self, data: Mapping[str, Any] | None, *, replace: bool = True) -> None:
@@ -102,13 +159,16 @@ class FaultState:
             tenants[(_service(entry.get("service", "")), str(entry.get("tenant", "")).lower())] = (
                 FaultSpec.from_mapping(entry)
             )
+        latency = parse_latency(data.get("latency"))
         with self.lock:
             if replace:
                 self.services, self.tenants = services, tenants
                 self.scripts = {}
+                self.latency = latency
             else:
                 self.services.update(services)
                 self.tenants.update(tenants)
+                self.latency.update(latency)
             if "latency_ms" in data:
                 self.latency_s = float(data["latency_ms"]) / 1000.0
             if "latency_s" in data:
@@ -116,6 +176,7 @@ class FaultState:
             if "seed" in data:
                 self.rng = random.Random(int(data["seed"]))
                 self.rng_5xx = random.Random(int(data["seed"]))
+                self.rng_latency = random.Random(int(data["seed"]))
         for entry in data.get("scripts") or []:
             self.script(entry.get("service", ""), entry.get("tenant"), entry.get("steps") or [])
 
@@ -145,13 +206,17 @@ class FaultState:
         with self.lock:
             self.services, self.tenants, self.scripts = {}, {}, {}
             self.latency_s = 0.0
+            self.latency = {}
 
-    def decide(self, service: str, tenant: str | None) -> Decision:
+    def decide(self, service: str, tenant: str | None, method: str = "GET") -> Decision:
         """Pick the fault for one request (a script step first, then the random shares)."""
         t = (tenant or "").lower()
         with self.lock:
             spec = self.tenants.get((service, t)) or self.services.get(service)
             latency = self.latency_s + (spec.latency_s if spec else 0.0)
+            dist = self.latency.get(latency_class(service, method)) if self.latency else None
+            if dist is not None:
+                latency += dist.draw(self.rng_latency)
             for key in ((service, t), (service, "*")):
                 queue = self.scripts.get(key)
                 if queue:

@@ -98,7 +98,7 @@ class EmulatorServer(Core):
             return self._record(request, "other", None, None, web.json_response(
                 {"error": {"code": "NotFound", "message": f"No emulated service at {path}"}}, status=404))
         service, tenant, handler = route
-        decision = self.faults.decide(service, tenant)
+        decision = self.faults.decide(service, tenant, request.method)
         if decision.latency_s > 0:
             await asyncio.sleep(decision.latency_s)
         if decision.kind in ("drop", "hang"):
