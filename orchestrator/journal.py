@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import JournalBusyError, JournalError
-from .models import LighthouseRow, LighthouseVerdict, Outcome, Recognition, RecognitionResult, RoleGrant, Status
+from .journal_rows import iso, outcome_of_row, parse_dt, recognition_json
+from .models import LighthouseRow, LighthouseVerdict, Outcome, Status
 
 #: 2: the `redo` table (outcomes a stopped run will run again on --resume).
 #: 3: outcomes.secret_uri, trace_id, correlation_id (a row traced to its vault and to Microsoft support's IDs).
@@ -139,14 +140,6 @@ DEFAULT_JOURNAL = str(default_journal_path())
 def utcnow() -> datetime:
     """All timestamps are UTC-aware."""
     return datetime.now(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +317,7 @@ class Journal:
                 json.dumps(options, sort_keys=True, default=str),
                 tool_version,
                 operator,
-                _iso(start),
+                iso(start),
             ),
         )
         self._seq = 0
@@ -368,7 +361,7 @@ class Journal:
     def write_intent(self, run_id: str, key: str, action: str, partner_id: str) -> None:
         """Commit an intent without waiting for the disk; it is durable once `sync()` returns (IntentCommitter)."""
         self._db.execute(
-            "INSERT OR REPLACE INTO intents VALUES (?,?,?,?,?)", (run_id, key, action, partner_id, _iso(utcnow())))
+            "INSERT OR REPLACE INTO intents VALUES (?,?,?,?,?)", (run_id, key, action, partner_id, iso(utcnow())))
 
     def sync(self) -> None:
         """Make every transaction committed before this call durable, as `synchronous=FULL` makes each commit.
@@ -399,10 +392,10 @@ class Journal:
             "target_partner_id": outcome.target_partner_id, "status": outcome.status.value,
             "credential_type": outcome.credential_type, "linked_partner_id": outcome.linked_partner_id,
             "partner_name": outcome.partner_name, "object_id": outcome.object_id,
-            "created_time": _iso(outcome.created_time), "updated_time": _iso(outcome.updated_time),
+            "created_time": iso(outcome.created_time), "updated_time": iso(outcome.updated_time),
             "error_code": outcome.error_code, "error_message": outcome.error_message, "attempts": outcome.attempts,
-            "elapsed_s": outcome.elapsed_s, "credential_expires_on": _iso(outcome.credential_expires_on),
-            "checked_at": _iso(outcome.checked_at), "wait_s": outcome.wait_s, "recognition": _recognition_json(rec),
+            "elapsed_s": outcome.elapsed_s, "credential_expires_on": iso(outcome.credential_expires_on),
+            "checked_at": iso(outcome.checked_at), "wait_s": outcome.wait_s, "recognition": recognition_json(rec),
             "extra": json.dumps(dict(outcome.extra)), "source": outcome.source, "line": outcome.line,
             "secret_uri": outcome.secret_uri, "trace_id": outcome.trace_id, "correlation_id": outcome.correlation_id,
         }
@@ -414,12 +407,12 @@ class Journal:
     def finish_run(self, run_id: str, exit_code: int, finished_at: datetime | None = None) -> None:
         self._db.execute(
             "UPDATE runs SET finished_at=?, exit_code=? WHERE run_id=?",
-            (_iso(finished_at or utcnow()), exit_code, run_id),
+            (iso(finished_at or utcnow()), exit_code, run_id),
         )
 
     def mark_reported(self, run_id: str) -> None:
         """The run's reports were written: `--resume` has nothing left to do for it."""
-        self._db.execute("UPDATE runs SET reported_at=? WHERE run_id=?", (_iso(utcnow()), run_id))
+        self._db.execute("UPDATE runs SET reported_at=? WHERE run_id=?", (iso(utcnow()), run_id))
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -471,7 +464,7 @@ class Journal:
             "AND EXISTS (SELECT 1 FROM outcomes a JOIN outcomes b ON b.run_id = ? AND b.key = a.key "
             "WHERE a.run_id = r.run_id AND a.key NOT LIKE 'skipped|%') "
             "ORDER BY r.started_at, r.run_id",
-            (*commands, run_id, _iso(current.started_at), _iso(current.started_at), run_id, run_id),
+            (*commands, run_id, iso(current.started_at), iso(current.started_at), run_id, run_id),
         ).fetchall()
         return [_run_record(r) for r in rows]
 
@@ -510,7 +503,7 @@ class Journal:
         cur = self._db.execute("SELECT * FROM outcomes WHERE run_id=? ORDER BY seq", (run_id,))
         names = [d[0] for d in cur.description]
         for row in cur:
-            yield _outcome(dict(zip(names, row, strict=True)))
+            yield outcome_of_row(dict(zip(names, row, strict=True)))
 
     def outcome_counts(self, run_id: str) -> dict[str, int]:
         rows = self._db.execute(
@@ -549,7 +542,7 @@ class Journal:
             row = dict(zip(names, values, strict=True))
             object_id = row["object_id"] or json.loads(row["extra"]).get("object_id")
             if object_id:
-                latest[str(object_id).strip().lower()] = _outcome(row)
+                latest[str(object_id).strip().lower()] = outcome_of_row(row)
         return latest
 
     # -- lighthouse runs (additive: their own table) -------------------------------------------------
@@ -564,7 +557,7 @@ class Journal:
             (run_id, self._seq, row.customer_tenant_id, row.subscription_id, row.subscription_name,
              row.customer_name, row.offer,
              row.definition_id, row.verdict.value, row.reason, row.fix, json.dumps(list(row.principal_ids)),
-             json.dumps(list(row.roles)), row.error_code, _iso(row.checked_at)),
+             json.dumps(list(row.roles)), row.error_code, iso(row.checked_at)),
         )
 
     def lighthouse_rows(self, run_id: str) -> list[LighthouseRow]:
@@ -576,37 +569,12 @@ class Journal:
             "ORDER BY customer_tenant_id, subscription_id, offer, definition_id", (run_id,))
         return [
             LighthouseRow(r[0], r[1], r[2], r[3], LighthouseVerdict(r[4]), r[5], r[6], r[7], r[8],
-                          tuple(json.loads(r[9])), tuple(json.loads(r[10])), r[11], _dt(r[12]))
+                          tuple(json.loads(r[9])), tuple(json.loads(r[10])), r[11], parse_dt(r[12]))
             for r in cur
         ]
 
     def integrity_ok(self) -> bool:
         return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
-
-
-def _recognition_json(rec: RecognitionResult | None) -> str | None:
-    if rec is None:
-        return None
-    return json.dumps(
-        {
-            "recognition": rec.recognition.value,
-            "subscriptions": rec.subscriptions,
-            "error_code": rec.error_code,
-            "grants": [[g.scope, g.role_definition_id, g.role_name, g.eligibility] for g in rec.grants],
-        }
-    )
-
-
-def _recognition(text: str | None) -> RecognitionResult | None:
-    if not text:
-        return None
-    data = json.loads(text)
-    return RecognitionResult(
-        recognition=Recognition(data["recognition"]),
-        subscriptions=int(data.get("subscriptions", 0)),
-        grants=tuple(RoleGrant(*g) for g in data.get("grants", [])),
-        error_code=data.get("error_code"),
-    )
 
 
 def _run_record(row: tuple[Any, ...]) -> RunRecord:
@@ -622,37 +590,6 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
         tool_version=row[8],
         operator=row[9],
         started_at=datetime.fromisoformat(row[10]),
-        finished_at=_dt(row[11]),
+        finished_at=parse_dt(row[11]),
         exit_code=row[12],
-    )
-
-
-def _outcome(row: dict[str, Any]) -> Outcome:
-    return Outcome(
-        key=row["key"],
-        customer=row["customer"],
-        tenant_id=row["tenant_id"],
-        client_id=row["client_id"],
-        target_partner_id=row["target_partner_id"],
-        status=Status(row["status"]),
-        credential_type=row["credential_type"],
-        linked_partner_id=row["linked_partner_id"],
-        partner_name=row["partner_name"],
-        object_id=row["object_id"],
-        created_time=_dt(row["created_time"]),
-        updated_time=_dt(row["updated_time"]),
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        attempts=row["attempts"],
-        elapsed_s=row["elapsed_s"],
-        credential_expires_on=_dt(row["credential_expires_on"]),
-        checked_at=_dt(row["checked_at"]),
-        wait_s=row["wait_s"],
-        recognition=_recognition(row["recognition"]),
-        extra=tuple(json.loads(row["extra"]).items()),
-        source=row["source"],
-        line=row["line"],
-        secret_uri=row.get("secret_uri"),
-        trace_id=row.get("trace_id"),
-        correlation_id=row.get("correlation_id"),
     )
