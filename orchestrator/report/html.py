@@ -13,7 +13,7 @@ from typing import Any
 
 from ..models import Status
 from .rules import iso_utc, status_colours
-from .view import Figure, ReportView, Table
+from .view import LIGHTHOUSE_CUSTOMERS, Figure, ReportView, Table
 
 #: Rows shown per table; the CSV and XLSX hold every row.
 HTML_ROW_CAP = 2_000
@@ -122,6 +122,29 @@ def coverage_chart(history: Sequence[tuple[str, str, float]]) -> str:
     return "".join(parts)
 
 
+def lighthouse_chart(recognised: int, customers: int) -> str:
+    """Lighthouse customers recognised (or Marketplace) against not, as two inline SVG bars."""
+    bars = (("recognised", recognised, "#006100"), ("not recognised", customers - recognised, "#9C0006"))
+    bar_h, gap, label_w, plot_w = 20, 6, 130, 300
+    height, width, top = 2 * (bar_h + gap) + gap, label_w + plot_w + 70, max(customers, 1)
+    parts = [
+        f'<svg id="chart-lighthouse" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="Lighthouse customers recognised">',
+        "<title>Lighthouse customers recognised</title>",
+    ]
+    for i, (label, n, colour) in enumerate(bars):
+        y, w = gap + i * (bar_h + gap), max(1.0, plot_w * n / top)
+        parts.append(
+            f'<g class="bar" data-verdict="{label}">'
+            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" font-size="13">{label}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
+            f"<title>{label}: {n}</title></rect>"
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" font-size="13">{n}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def _cell(value: Any, kind: str) -> str:
     if value is None or value == "":
         return "<td></td>"
@@ -148,10 +171,11 @@ def _slug(name: str) -> str:
     return "t-" + "-".join(name.lower().split())
 
 
-def _table(table: Table) -> str:
+def _table(table: Table, lead: str = "") -> str:
+    """One table's section; `lead` (trusted markup, e.g. a chart) goes between the heading and the table."""
     total = len(table.rows)
     shown = table.rows[:HTML_ROW_CAP]
-    parts = [f'<section id="{_slug(table.name)}"><h2>{escape(table.name)} ({total:,})</h2>']
+    parts = [f'<section id="{_slug(table.name)}"><h2>{escape(table.name)} ({total:,})</h2>', lead]
     if table.note:
         parts.append(f'<p class="note">{escape(table.note)}</p>')
     if total > HTML_ROW_CAP:
@@ -182,6 +206,14 @@ def _incomplete(s: dict[str, Any]) -> str:
     ident = s["identities"]
     return (f'<p class="incomplete"><b>{escape(s["headline"])}</b> — {ident["covered"]:,} of '
             f'{ident["inventory"]:,} identities covered ({ident["coverage_percent"]:.1f}% of the inventory)</p>')
+
+
+def _lead(table: Table, s: dict[str, Any]) -> str:
+    """The Lighthouse customers section opens with its recognised-vs-not chart (summary.json's figures)."""
+    if table.name != LIGHTHOUSE_CUSTOMERS or "lighthouse_customers" not in s:
+        return ""
+    return (f"<figure><figcaption>Lighthouse customers recognised (recognised or Marketplace) vs not</figcaption>"
+            f"{lighthouse_chart(s['lighthouse_recognised'], s['lighthouse_customers'])}</figure>")
 
 
 def render_html(view: ReportView) -> str:
@@ -225,6 +257,6 @@ def render_html(view: ReportView) -> str:
             f"{coverage_chart(view.history)}</figure>"
         )
     out.append("</section>")
-    out.extend(_table(t) for t in view.tables)
+    out.extend(_table(t, _lead(t, s)) for t in view.tables)
     out.append("</main></body></html>\n")
     return "\n".join(out)

@@ -94,6 +94,9 @@ HISTORY_RUNS = 20
 REPORT_FILES = ("identities.csv", "customers.csv", "changes.csv", "coverage.xlsx", "coverage.html",
                 "summary.html", "summary.json")
 
+#: The name of the Lighthouse roll-up table (coverage.html charts it; an XLSX sheet of that name holds it).
+LIGHTHOUSE_CUSTOMERS = "Lighthouse customers"
+
 #: summary.json lists at most this many "action needed" rows (the CSV/XLSX hold all of them).
 SUMMARY_ACTION_ROWS = 100
 
@@ -575,7 +578,7 @@ def _lighthouse_tables(journal: Journal, run: RunRecord) -> list[Table]:
     rows = journal.lighthouse_rows(lighthouse.run_id)
     source = f"From lighthouse run {lighthouse.run_id} ({iso_utc(lighthouse.started_at)}); lighthouse.csv holds it."
     return [
-        _table("Lighthouse customers", LIGHTHOUSE_CUSTOMER_COLUMNS, [customer_values(c) for c in roll_up(rows)],
+        _table(LIGHTHOUSE_CUSTOMERS, LIGHTHOUSE_CUSTOMER_COLUMNS, [customer_values(c) for c in roll_up(rows)],
                note="Customers delegating subscriptions through Azure Lighthouse: the best verdict of each. " + source),
         _table("Lighthouse subscriptions", LIGHTHOUSE_COLUMNS, [row_values(r) for r in rows],
                note="One row per delegated subscription × offer, with the reason and the fix. " + source),
