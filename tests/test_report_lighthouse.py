@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -9,7 +12,10 @@ from pathlib import Path
 
 import pytest
 from test_report import PID, T0, golden_outcomes, record_run
+from typer.testing import CliRunner
 
+from orchestrator import report
+from orchestrator.cli import app
 from orchestrator.journal import Journal
 from orchestrator.models import LighthouseRow, LighthouseVerdict
 from orchestrator.report import html as report_html
@@ -73,3 +79,67 @@ def test_coverage_html_without_a_lighthouse_run_has_no_lighthouse_chart(journal:
 
 def report_html_of(journal: Journal, run_id: str) -> str:
     return report_html.render_html(build_view(journal, run_id, now=T0 + timedelta(days=1)))
+
+
+# -- report --compare ------------------------------------------------------------------------------
+
+
+def compared_journal(journal: Journal) -> tuple[str, str, str, str]:
+    """Two link runs and, after each, a lighthouse run of the same partner: Adatum loses recognition, Tailspin
+    gains it, Wingtip (recognised, no longer delegating) loses it; another partner's lighthouse run comes last."""
+    link_a = record_run(journal, golden_outcomes())
+    lh_a = record_lighthouse(journal, {1: ("Adatum", V.RECOGNISED), 2: ("Tailspin", V.NO_PEC_ROLE),
+                                       3: ("Wingtip", V.MARKETPLACE), 4: ("Fourth", V.UNREADABLE)},
+                             started=timedelta(hours=1))
+    link_b = record_run(journal, golden_outcomes(), started=T0 + timedelta(days=90))
+    lh_b = record_lighthouse(journal, {1: ("Adatum", V.ELIGIBLE_ONLY), 2: ("Tailspin", V.RECOGNISED),
+                                       4: ("Fourth", V.UNREADABLE)}, started=timedelta(days=90, hours=1))
+    record_lighthouse(journal, {1: ("Adatum", V.NO_PEC_ROLE)}, started=timedelta(days=91), partner_id="7654321")
+    return link_a, lh_a, link_b, lh_b
+
+
+def test_compare_lists_lighthouse_customers_that_lost_or_gained_recognition(journal: Journal) -> None:
+    """Comparing two link runs also compares the partner's last two lighthouse runs, customer by customer."""
+    link_a, lh_a, link_b, lh_b = compared_journal(journal)
+    c = report.compare_runs(journal, link_a, link_b)
+    assert (c.lighthouse_run_a, c.lighthouse_run_b) == (lh_a, lh_b)
+    lost = {(ch.tenant_id, ch.customer, ch.before_status, ch.after_status) for ch in c.lighthouse_lost}
+    assert lost == {(customer_tenant(1), "Adatum", "recognised", "eligible_only"),
+                    (customer_tenant(3), "Wingtip", "marketplace", None)}
+    assert [(ch.customer, ch.after_status) for ch in c.lighthouse_gained] == [("Tailspin", "recognised")]
+    assert not c.empty and report.compare_runs(journal, lh_a, lh_b).lighthouse_lost == c.lighthouse_lost
+    text = report.render_comparison(c)
+    assert f"Lighthouse customers that lost recognition (2) — lighthouse run {lh_a} → {lh_b}" in text
+    assert f"  Adatum  tenant {customer_tenant(1)}: recognised → eligible_only" in text
+    assert f"  Wingtip  tenant {customer_tenant(3)}: marketplace → absent" in text
+
+
+def test_compare_without_lighthouse_runs_keeps_its_output(journal: Journal) -> None:
+    """No lighthouse run (or only one) for the partner: no Lighthouse block, empty lists, runs None."""
+    link_a = record_run(journal, golden_outcomes())
+    record_lighthouse(journal, {1: ("Adatum", V.RECOGNISED)}, started=timedelta(hours=1))
+    link_b = record_run(journal, golden_outcomes(), started=T0 + timedelta(days=90))
+    c = report.compare_runs(journal, link_a, link_b)
+    assert c.empty and (c.lighthouse_lost, c.lighthouse_gained, c.lighthouse_run_a) == ([], [], None)
+    assert "Lighthouse" not in report.render_comparison(c)
+
+
+def test_compare_json_and_csv_append_the_lighthouse_changes(journal: Journal) -> None:
+    """`report --compare --output json|csv`: the existing keys/rows first, the Lighthouse ones appended."""
+    link_a, lh_a, link_b, lh_b = compared_journal(journal)
+    common = ["report", "--compare", link_a, link_b, "--journal", str(journal.path)]
+    as_json = CliRunner().invoke(app, [*common, "--output", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.stdout)
+    assert list(data)[:9] == ["run_a", "run_b", "newly_linked", "links_lost", "partner_id_changes", "new_failures",
+                              "fixed_failures", "customers_gained", "customers_lost"]
+    assert [c["customer"] for c in data["lighthouse_lost"]] == ["Adatum", "Wingtip"]
+    assert data["lighthouse_gained"][0]["tenant_id"] == customer_tenant(2)
+    assert (data["lighthouse_run_a"], data["lighthouse_run_b"]) == (lh_a, lh_b)
+    as_csv = CliRunner().invoke(app, [*common, "--output", "csv"])
+    assert as_csv.exit_code == 0, as_csv.output
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    kinds = [r["change"] for r in rows]
+    assert kinds[-3:] == ["lighthouse_lost", "lighthouse_lost", "lighthouse_gained"]
+    assert rows[-1]["customer"] == "Tailspin" and rows[-1]["tenant_id"] == customer_tenant(2)
+    assert rows[-1]["before_status"] == "no_pec_role" and rows[-1]["after_status"] == "recognised"

@@ -137,7 +137,8 @@ _CHANGE_KINDS = ("newly_linked", "links_lost", "partner_id_changes", "new_failur
 
 
 def _print_comparison(comparison: Any, output: ReportOutput) -> None:
-    """The comparison as text, JSON (the whole Comparison) or CSV (one row per change, customers as rows too)."""
+    """The comparison as text, JSON (the whole Comparison) or CSV (one row per change, customers as rows too;
+    Lighthouse customers last, tenant in `tenant_id`, verdicts in `before_status`/`after_status`)."""
     from ..report import Change, csv_safe, render_comparison
 
     if output is ReportOutput.table:
@@ -158,6 +159,10 @@ def _print_comparison(comparison: Any, output: ReportOutput) -> None:
         for customer in getattr(comparison, kind):
             blanks = [""] * (len(fields) - 2)
             writer.writerow([comparison.run_a, comparison.run_b, kind, "", csv_safe(customer), *blanks])
+    for kind in ("lighthouse_lost", "lighthouse_gained"):  # appended after the rows above: their order is stable
+        for change in getattr(comparison, kind):
+            writer.writerow([comparison.run_a, comparison.run_b, kind,
+                             *(csv_safe(str(getattr(change, f) or "")) for f in fields)])
     sys.stdout.write(buffer.getvalue())
 
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import JournalError
-from ..journal import Journal
+from ..journal import Journal, RunRecord
+from ..lighthouse import CustomerVerdict, roll_up
 from ..models import Recognition, Status
+from .lighthouse import LIGHTHOUSE_COMMAND, latest_run
 from .rules import FAILURE_STATUSES, NOT_LINKED_STATUSES, is_covered, iso_utc, linked_after, percent
 
 
@@ -44,6 +46,12 @@ class Comparison:
     fixed_failures: list[Change] = field(default_factory=list)
     customers_gained: list[str] = field(default_factory=list)
     customers_lost: list[str] = field(default_factory=list)
+    # Lighthouse customers (tenant_id, customer, before/after_status = verdicts) between the partner's last two
+    # lighthouse runs (`lighthouse_changes`); appended, so the fields above keep their order.
+    lighthouse_lost: list[Change] = field(default_factory=list)
+    lighthouse_gained: list[Change] = field(default_factory=list)
+    lighthouse_run_a: str | None = None
+    lighthouse_run_b: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -57,6 +65,8 @@ class Comparison:
                 self.fixed_failures,
                 self.customers_gained,
                 self.customers_lost,
+                self.lighthouse_lost,
+                self.lighthouse_gained,
             )
         )
 
@@ -159,8 +169,50 @@ def compare_runs(journal: Journal, run_a: str, run_b: str) -> Comparison:
     gained = [c for c, ok in cov_b.items() if ok and not cov_a.get(c, False)]
     lost = [c for c, ok in cov_b.items() if not ok and cov_a.get(c, False)]
     return Comparison(
-        run_a, run_b, newly_linked, links_lost, partner_changes, new_failures, fixed_failures, gained, lost
+        run_a, run_b, newly_linked, links_lost, partner_changes, new_failures, fixed_failures, gained, lost,
+        *lighthouse_changes(journal, run_a, run_b),
     )
+
+
+def _lighthouse_runs(journal: Journal, run_a: str, run_b: str) -> tuple[RunRecord, RunRecord] | None:
+    """The two lighthouse runs to compare: A and B themselves when both are lighthouse runs; else the latest
+    finished one for B's partner IDs (the one B's coverage report shows) and the one before it for that partner."""
+    a, b = journal.run(run_a), journal.run(run_b)
+    if a.command == b.command == LIGHTHOUSE_COMMAND:
+        return a, b
+    after = b if b.command == LIGHTHOUSE_COMMAND else latest_run(journal, b.partner_ids)
+    if after is None:
+        return None
+    wanted = {p.strip().lower() for p in after.partner_ids}
+    earlier = [r for r in journal.runs() if r.command == LIGHTHOUSE_COMMAND and r.finished
+               and wanted & {p.strip().lower() for p in r.partner_ids}]
+    ids = [r.run_id for r in earlier]
+    at = ids.index(after.run_id) if after.run_id in ids else len(ids)
+    return (earlier[at - 1], after) if at > 0 else None
+
+
+def _lighthouse_change(tenant: str, before: CustomerVerdict | None, after: CustomerVerdict | None) -> Change:
+    name = (after.customer_name if after else "") or (before.customer_name if before else "")
+    return Change(tenant, name, tenant, "", before.verdict.value if before else None,
+                  after.verdict.value if after else None, None, None)
+
+
+def lighthouse_changes(journal: Journal, run_a: str, run_b: str) -> tuple[list[Change], list[Change], str | None,
+                                                                            str | None]:
+    """(lost, gained, lighthouse run A, lighthouse run B): Lighthouse customers recognised (or Marketplace) in
+    one lighthouse run and not in the next (a customer no longer delegating has lost it), and the reverse."""
+    pair = _lighthouse_runs(journal, run_a, run_b)
+    if pair is None:
+        return [], [], None, None
+    before, after = ({c.customer_tenant_id: c for c in roll_up(journal.lighthouse_rows(r.run_id))} for r in pair)
+    lost: list[Change] = []
+    gained: list[Change] = []
+    for tenant in sorted(before.keys() | after.keys()):
+        was, now = before.get(tenant), after.get(tenant)
+        was_ok, now_ok = bool(was and was.recognised), bool(now and now.recognised)
+        if was_ok != now_ok:
+            (gained if now_ok else lost).append(_lighthouse_change(tenant, was, now))
+    return lost, gained, pair[0].run_id, pair[1].run_id
 
 
 def default_comparison(journal: Journal, inventory_path: str | None = None) -> tuple[str, str]:
@@ -256,6 +308,13 @@ def render_comparison(c: Comparison) -> str:
         lines.append("")
         lines.append(f"{label} ({len(customers)})")
         lines.extend(f"  {name}" for name in customers)
+    for label, changes in (("lost", c.lighthouse_lost), ("gained", c.lighthouse_gained)):
+        if c.lighthouse_run_a:
+            lines.append("")
+            lines.append(f"Lighthouse customers that {label} recognition ({len(changes)}) — lighthouse run "
+                         f"{c.lighthouse_run_a} → {c.lighthouse_run_b}")
+            lines.extend(f"  {ch.customer}  tenant {ch.tenant_id}: {ch.before_status or 'absent'} → "
+                         f"{ch.after_status or 'absent'}" for ch in changes)
     return "\n".join(lines) + "\n"
 
 
