@@ -4,8 +4,8 @@ The emulator starts on 127.0.0.1 (port 0, its own CA), the operator's sign-in is
 AZURE_* variables, and the real `link` command runs over the demo inventory with `--cloud custom`. First, when
 `demo-lighthouse.csv` sits beside the inventory, the real `lighthouse` command links the partner's own principals
 in its managing tenant and judges the customers that delegated subscriptions through Azure Lighthouse
-(lighthouse.csv, lighthouse.json), so the coverage report of the link run that follows shows them too. Nothing
-leaves the machine.
+(lighthouse.csv, lighthouse.json in its run folder and latest/), so the coverage report of the link run that
+follows shows them too. Nothing leaves the machine.
 """
 
 from __future__ import annotations

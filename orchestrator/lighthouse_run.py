@@ -348,9 +348,8 @@ def run_lighthouse(
         if options.write_reports:
             from .report.lighthouse import write_lighthouse_reports
 
-            write_lighthouse_reports(journal, run_id, options.report_dir)
+            report_dir = str(write_lighthouse_reports(journal, run_id, options.report_dir)[0].parent)
             journal.mark_reported(run_id)
-            report_dir = options.report_dir
         rows = len(journal.lighthouse_rows(run_id))
     finally:
         journal.close()

@@ -104,7 +104,7 @@ def run_lighthouse(cli: Cli, *args: str) -> Any:
 
 def verdicts(cli: Cli) -> dict[str, str]:
     """subscription → verdict from lighthouse.csv."""
-    with (cli.reports / "lighthouse.csv").open(newline="", encoding="utf-8") as fh:
+    with (cli.reports / "latest" / "lighthouse.csv").open(newline="", encoding="utf-8") as fh:
         return {row["subscription_id"]: row["verdict"] for row in csv.DictReader(fh)}
 
 
@@ -121,7 +121,9 @@ def test_every_verdict_comes_from_the_wire(lh: tuple[Cli, Emulator, Path]) -> No
     result = cli("lighthouse", inventory)
     assert result.exit_code == 1, result.output
     assert verdicts(cli) == {sub(n): verdict for n, verdict in EXPECTED.values()}
-    summary = json.loads((cli.reports / "lighthouse.json").read_text())
+    summary = json.loads((cli.reports / "latest" / "lighthouse.json").read_text())
+    assert (cli.reports / summary["run_id"] / "lighthouse.csv").is_file()
+    assert not (cli.reports / "lighthouse.csv").exists()  # per run now, like the coverage set
     assert summary["lighthouse_customers"] == 9
     assert summary["lighthouse_recognised"] == 2  # recognised + marketplace
     pal = em.world.identities[0]
@@ -292,7 +294,9 @@ def test_the_demo_shows_a_delegated_customer_in_each_verdict(tmp_path: Path) -> 
                                       "--report-dir", str(reports), "--journal", str(reports / "journal.sqlite"),
                                       "--output", "json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads((reports / "lighthouse.json").read_text())
+    summary = json.loads((reports / "latest" / "lighthouse.json").read_text())
+    in_run_folder = (reports / summary["run_id"] / "lighthouse.json").read_bytes()
+    assert in_run_folder == (reports / "latest" / "lighthouse.json").read_bytes()
     assert set(summary["customer_verdicts"]) == {v.value for v in LighthouseVerdict}
     assert (summary["lighthouse_customers"], summary["lighthouse_recognised"]) == (7, 2)
     coverage = json.loads((reports / "latest" / "summary.json").read_text())  # the link run's, which came after
@@ -314,11 +318,11 @@ def test_report_re_renders_a_lighthouse_run_and_skips_it_by_default(lh: tuple[Cl
     assert cli("lighthouse", inventory).exit_code == 1
     with Journal(cli.journal) as j:
         link_run, lighthouse_run = (r.run_id for r in j.runs())
-    (cli.reports / "lighthouse.csv").unlink()
+    (cli.reports / "latest" / "lighthouse.csv").unlink()
     common = ["--journal", str(cli.journal), "--report-dir", str(cli.reports)]
     assert CliRunner().invoke(app, ["report", *common]).exit_code == 0
     assert json.loads((cli.reports / link_run / "summary.json").read_text())["run_id"] == link_run
-    assert not (cli.reports / "lighthouse.csv").exists()
+    assert not (cli.reports / "latest" / "lighthouse.csv").exists()
     assert CliRunner().invoke(app, ["report", lighthouse_run, *common]).exit_code == 0
     assert verdicts(cli) == {sub(n): verdict for n, verdict in EXPECTED.values()}
     assert cli("link", inventory).exit_code == 1

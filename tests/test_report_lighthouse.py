@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import stat
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from orchestrator.cli import app
 from orchestrator.journal import Journal
 from orchestrator.models import LighthouseRow, LighthouseVerdict
 from orchestrator.report import html as report_html
+from orchestrator.report.lighthouse import write_lighthouse_reports
 from orchestrator.report.view import build_view
 
 V = LighthouseVerdict
@@ -143,3 +145,32 @@ def test_compare_json_and_csv_append_the_lighthouse_changes(journal: Journal) ->
     assert kinds[-3:] == ["lighthouse_lost", "lighthouse_lost", "lighthouse_gained"]
     assert rows[-1]["customer"] == "Tailspin" and rows[-1]["tenant_id"] == customer_tenant(2)
     assert rows[-1]["before_status"] == "no_pec_role" and rows[-1]["after_status"] == "recognised"
+
+
+# -- where the lighthouse files go -----------------------------------------------------------------
+
+
+def test_lighthouse_files_go_into_the_run_folder_and_latest_beside_the_coverage_set(journal: Journal,
+                                                                                     tmp_path: Path) -> None:
+    """lighthouse.csv/json go into <run_id>/, and into latest/ for the latest finished lighthouse run only, where
+    the coverage set is left as it was; never flat into the report directory."""
+    reports = tmp_path / "reports"
+    lh_a = record_lighthouse(journal, {1: ("Adatum", V.RECOGNISED)})
+    link = record_run(journal, golden_outcomes(), started=T0 + timedelta(hours=1))
+    lh_b = record_lighthouse(journal, {2: ("Tailspin", V.NO_PEC_ROLE)}, started=timedelta(hours=2))
+    coverage = report.write_reports(journal, link, reports, now=T0 + timedelta(days=1))
+    latest = reports / "latest"
+    before = {p.name: p.read_bytes() for p in latest.iterdir()}
+    csv_path, json_path = write_lighthouse_reports(journal, lh_b, reports)
+    assert (csv_path, json_path) == (reports / lh_b / "lighthouse.csv", reports / lh_b / "lighthouse.json")
+    assert json.loads((latest / "lighthouse.json").read_text())["run_id"] == lh_b
+    assert (latest / "lighthouse.csv").read_bytes() == csv_path.read_bytes()
+    assert {p.name: p.read_bytes() for p in latest.iterdir() if p.name in before} == before
+    assert coverage.latest == latest and stat.S_IMODE((latest / "lighthouse.csv").stat().st_mode) == 0o600
+    write_lighthouse_reports(journal, lh_a, reports)  # an older run re-rendered: its folder only
+    assert json.loads((reports / lh_a / "lighthouse.json").read_text())["run_id"] == lh_a
+    assert json.loads((latest / "lighthouse.json").read_text())["run_id"] == lh_b
+    assert not (reports / "lighthouse.csv").exists() and not (reports / "lighthouse.json").exists()
+    assert not [p for p in (*reports.iterdir(), *latest.iterdir()) if p.name.startswith(".tmp-")]
+    report.write_reports(journal, link, reports, now=T0 + timedelta(days=1))  # coverage rewritten: lighthouse stays
+    assert json.loads((latest / "lighthouse.json").read_text())["run_id"] == lh_b

@@ -118,7 +118,8 @@ def report(
             from ..report.lighthouse import write_lighthouse_reports
 
             written = write_lighthouse_reports(j, rid, report_dir)[0].parent
-            err.print(f"lighthouse reports for run {rid} written to {written}/", markup=False)
+            err.print(f"lighthouse reports for run {rid} written to {written}/ (and latest/ when it is the last "
+                      "finished lighthouse run)", markup=False)
             return
         recorded = j.run(rid).options
         days = expiry_warning_days if expiry_warning_days is not None else int(recorded.get("expiry_warning_days", 120))

@@ -13,12 +13,14 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ReportError, ReportWriteError
 
+#: The folder (under the report directory) holding a copy of the last finished run's files.
+LATEST = "latest"
 #: Name prefix of the per-write temporary directories.
 STAGING_PREFIX = ".tmp-"
 #: Per-file temporary names of earlier versions (`.identities.csv.<pid>.tmp`), cleaned like staging dirs.
@@ -126,3 +128,18 @@ def swap_in(stage: Path, directory: Path, names: Iterable[str]) -> None:
     """Move every named file of `stage` into `directory`, each atomically replacing the old one."""
     for name in names:
         os.replace(stage / name, directory / name)
+
+
+def publish(stage: Path, run_dir: Path, names: Sequence[str], run_id: str, latest_dir: Path | None = None) -> None:
+    """Swap the staged files into the run's folder and, when `latest_dir` is given, a copy into it too; the copy is
+    staged before either swap, so a failed write leaves both folders as they were. Other files there stay."""
+    if latest_dir is None:
+        swap_in(stage, run_dir, names)
+        return
+    check_report_dir(latest_dir)
+    clean_stale(latest_dir)
+    with staging_dir(latest_dir, run_id) as copy:
+        for name in names:
+            shutil.copyfile(stage / name, private_file(copy / name))
+        swap_in(stage, run_dir, names)
+        swap_in(copy, latest_dir, names)

@@ -2,8 +2,9 @@
 
 lighthouse.csv: one row per delegated subscription × offer (LIGHTHOUSE_COLUMNS; CSV conventions as the other
 reports: UTF-8, CRLF, formula triggers neutralised). lighthouse.json: the run's figures, with the per-customer
-roll-up. Both are written by a `lighthouse` run (or `report RUN_ID` of one) and swapped in together, 0600, like
-the coverage set (see `files`), which they never touch. For the coverage report of a link run, `latest_run` finds
+roll-up. Both are written by a `lighthouse` run (or `report RUN_ID` of one) into `<report dir>/<run_id>/` and,
+for the journal's last finished lighthouse run, into `latest/` too, swapped in together, 0600, like the coverage
+set (see `files`), whose files they never touch. For the coverage report of a link run, `latest_run` finds
 the latest finished lighthouse run for the same partner ID: `view` adds its keys to summary.json
 (`lighthouse_customers`, `lighthouse_recognised`, `lighthouse_run_id`) and its two tables (an XLSX sheet and an
 HTML section each). Imports nothing from `view`, so `view` may import it.
@@ -21,7 +22,7 @@ from typing import Any
 from ..journal import Journal, RunRecord
 from ..lighthouse import CustomerVerdict, roll_up
 from ..models import LighthouseRow
-from .files import check_report_dir, clean_stale, private_file, staging_dir, swap_in
+from .files import LATEST, check_report_dir, clean_stale, private_file, publish, staging_dir
 from .rules import csv_safe, iso_utc
 
 LIGHTHOUSE_CSV, LIGHTHOUSE_JSON = "lighthouse.csv", "lighthouse.json"
@@ -103,19 +104,36 @@ def _csv_cell(value: Any) -> Any:
     return csv_safe(value) if isinstance(value, str) else value
 
 
-def write_lighthouse_reports(journal: Journal, run_id: str, report_dir: str | Path) -> tuple[Path, Path]:
-    """Write lighthouse.csv and lighthouse.json of one run into `report_dir`; returns their paths."""
-    directory = Path(report_dir)
-    check_report_dir(directory)
-    rows = journal.lighthouse_rows(run_id)
-    summary = lighthouse_summary(journal, run_id)
-    clean_stale(directory)
-    with staging_dir(directory, run_id) as stage:
-        with private_file(stage / LIGHTHOUSE_CSV).open("w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, lineterminator="\r\n")
-            writer.writerow(LIGHTHOUSE_COLUMNS)
-            writer.writerows([_csv_cell(v) for v in row_values(r)] for r in rows)
-        private_file(stage / LIGHTHOUSE_JSON).write_text(
-            json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        swap_in(stage, directory, (LIGHTHOUSE_CSV, LIGHTHOUSE_JSON))
-    return directory / LIGHTHOUSE_CSV, directory / LIGHTHOUSE_JSON
+def _write_set(journal: Journal, run_id: str, stage: Path) -> None:
+    """lighthouse.csv and lighthouse.json of one run into `stage`."""
+    with private_file(stage / LIGHTHOUSE_CSV).open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\r\n")
+        writer.writerow(LIGHTHOUSE_COLUMNS)
+        writer.writerows([_csv_cell(v) for v in row_values(r)] for r in journal.lighthouse_rows(run_id))
+    private_file(stage / LIGHTHOUSE_JSON).write_text(
+        json.dumps(lighthouse_summary(journal, run_id), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _is_latest(journal: Journal, run_id: str) -> bool:
+    """The run is the journal's last finished lighthouse run (whatever its partner ID, as `latest/` is for coverage)."""
+    finished = [r.run_id for r in journal.runs() if r.command == LIGHTHOUSE_COMMAND and r.finished]
+    return bool(finished) and finished[-1] == run_id
+
+
+def write_lighthouse_reports(journal: Journal, run_id: str, report_dir: str | Path, *,
+                             latest: bool | None = None) -> tuple[Path, Path]:
+    """Write lighthouse.csv and lighthouse.json of one run into `report_dir/<run_id>/`, and a copy into
+    `report_dir/latest/` (beside the coverage set, which it leaves alone) when it is the last finished lighthouse
+    run (`latest` forces or forbids that); returns the paths in the run's folder."""
+    parent = Path(report_dir)
+    check_report_dir(parent)
+    run_dir = parent / run_id
+    check_report_dir(run_dir)
+    clean_stale(parent)
+    clean_stale(run_dir)
+    names = (LIGHTHOUSE_CSV, LIGHTHOUSE_JSON)
+    latest_dir = parent / LATEST if (latest if latest is not None else _is_latest(journal, run_id)) else None
+    with staging_dir(run_dir, run_id) as stage:
+        _write_set(journal, run_id, stage)
+        publish(stage, run_dir, names, run_id, latest_dir)
+    return run_dir / LIGHTHOUSE_CSV, run_dir / LIGHTHOUSE_JSON

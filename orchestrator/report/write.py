@@ -4,6 +4,8 @@ Layout under the report directory (`--report-dir`, the parent):
 
     <run_id>/   that run's full set (`REPORT_FILES`), re-rendered in place by `pal-orchestrator report RUN_ID`
     latest/     a copy of the set of the last finished `link` or `audit` run (what a dashboard or a person opens)
+                (`report.lighthouse` adds the last finished lighthouse run's lighthouse.csv/json; neither touches
+                the other's files)
 
 Each set is written into a temporary directory and swapped in (see `files`), so a folder always holds one run's
 whole set and `summary.json` names that run (`run_id`). `plan` and `unlink` runs, unfinished runs and re-renders
@@ -12,21 +14,19 @@ of older runs never replace `latest/`.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from ..journal import Journal
-from .files import check_report_dir, clean_stale, private_file, staging_dir, swap_in
+from .files import LATEST, check_report_dir, clean_stale, private_file, publish, staging_dir
 from .html import render_html
 from .summary_page import render_summary_page
 from .tables import write_csv, write_summary_json
 from .view import REPORT_FILES, ReportView, build_view
 from .xlsx import write_xlsx
 
-#: The folder holding a copy of the last finished link/audit run's set.
-LATEST = "latest"
+__all__ = ["LATEST", "ReportPaths", "write_reports"]
 
 
 @dataclass(frozen=True)
@@ -100,16 +100,7 @@ def write_reports(
     latest_dir = parent / LATEST if (latest if latest is not None else _is_latest(journal, run_id)) else None
     with staging_dir(run_dir, run_id) as stage:
         _write_all(view, stage)
-        if latest_dir is None:
-            swap_in(stage, run_dir, FILE_NAMES)
-        else:
-            check_report_dir(latest_dir)
-            clean_stale(latest_dir)
-            with staging_dir(latest_dir, run_id) as copy:
-                for name in FILE_NAMES:
-                    shutil.copyfile(stage / name, private_file(copy / name))
-                swap_in(stage, run_dir, FILE_NAMES)
-                swap_in(copy, latest_dir, FILE_NAMES)
+        publish(stage, run_dir, FILE_NAMES, run_id, latest_dir)
     return ReportPaths(
         identities_csv=run_dir / IDENTITIES_CSV,
         customers_csv=run_dir / CUSTOMERS_CSV,
