@@ -10,7 +10,8 @@ emulator's own CPU come from its `/_emulator/stats` counters before and after ea
 Azure CLI, one process per call) runs from its own virtualenv, pointed at the emulator as a registered cloud.
 
 Steps (see docs/performance.md): link N, re-run N, sequential 200, CPU per credential type, the concurrency
-sweep, the seeds' way for 20, and the inventory/report scale checks (each in its own child process).
+sweep, the seeds' way for 20, the inventory/report scale checks (each in its own child process), the realistic
+step, and `lighthouse` over 1,000 delegated subscriptions (`bench.lighthouse`, its own emulator).
 
 Every subprocess gets dead-loopback proxy variables (`http://127.0.0.1:9`, `NO_PROXY=127.0.0.1`): a client
 that tried to reach any host but the emulator would fail at once instead of leaving the machine.

@@ -45,6 +45,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--realistic-sweep", type=_ints, default=[128, 256, 512, 1024],
                    help="concurrency values of the realistic sweep, comma-separated")
     p.add_argument("--realistic-sweep-n", type=int, default=2000)
+    p.add_argument("--lighthouse-n", type=int, default=1000,
+                   help="delegated subscriptions in the lighthouse step (0: skip it)")
     p.add_argument("--only", type=_names, default=list(STEP_GROUPS),
                    help=f"run only these steps, comma-separated: {','.join(STEP_GROUPS)} (default: all)")
     p.add_argument("--no-seeds", action="store_true", help="skip the Azure CLI comparison")

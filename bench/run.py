@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from orchestrator.settings import DEFAULT_CONCURRENCY
 
 from .figures import add_marginal_cpu, ratios, recommend, skipped, targets
+from .lighthouse import lighthouse_step
 from .measure import BenchError
 from .realistic import realistic_steps
 from .scale import scale_steps
@@ -28,7 +29,7 @@ from .worlds import CREDENTIAL_KINDS, Plan, write_world
 T = TypeVar("T")
 
 #: The steps `--only` can choose (all by default); those not run are recorded as skipped.
-STEP_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "seeds", "scale", "realistic")
+STEP_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "seeds", "scale", "realistic", "lighthouse")
 _EMULATOR_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "seeds")
 
 
@@ -157,6 +158,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if "realistic" in args.only and (args.realistic_n or args.realistic_sweep):
         steps["realistic"] = _step("realistic", lambda: realistic_steps(
             args.realistic_n, tuple(args.realistic_sweep), args.realistic_sweep_n, workdir, say))
+    if "lighthouse" in args.only and args.lighthouse_n:
+        steps["lighthouse"] = _step(f"lighthouse ({args.lighthouse_n} delegated subscriptions)",
+                                    lambda: lighthouse_step(args.lighthouse_n, workdir, args.latency_ms))
     doc["ratios"] = ratios(steps, args.latency_ms)
     pick, why = recommend(steps["concurrency_sweep"])
     doc["recommended_concurrency"] = {"value": pick, "why": why}

@@ -47,6 +47,8 @@ def _step_rows(steps: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if "link" in real:
         rows.append((f"realistic link (c={real['link'].get('concurrency')})", real["link"]))
     rows += [(f"realistic sweep c={c}", v) for c, v in (real.get("sweep") or {}).items()]
+    if "lighthouse" in steps:  # n = delegated subscriptions; "identities/s" reads as subscriptions/s
+        rows.append((f"lighthouse {steps['lighthouse'].get('subscriptions', 0):,} subs", steps["lighthouse"]))
     return rows
 
 

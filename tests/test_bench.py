@@ -17,6 +17,7 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
         "--n", "20", "--latency-ms", "1", "--sequential-n", "3", "--split-n", "3", "--sweep", "4",
         "--sweep-n", "5", "--scale-rows", "200", "--no-seeds", "--quiet", "--out", str(out),
         "--realistic-n", "4", "--realistic-sweep", "4", "--realistic-sweep-n", "4",
+        "--lighthouse-n", "9",
         "--workdir", str(tmp_path / "work"),
     ])
     assert code == 0
@@ -51,6 +52,10 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
     real = steps["realistic"]
     assert real["link"]["statuses"] == {"linked": 4} and real["sweep"]["4"]["statuses"] == {"linked": 4}
     assert real["link"]["latency_bound_ideal_s"] > 0 and real["within_5pct_of_best"]["value"] == 4
+    lighthouse = steps["lighthouse"]  # 9 delegated subscriptions of 3 customers, all recognised
+    assert (lighthouse["subscriptions"], lighthouse["customers"], lighthouse["exit_code"]) == (9, 3, 0)
+    assert lighthouse["verdicts"] == {"recognised": 9}
+    assert lighthouse["requests"] >= 9 + 1 and lighthouse["wall_s"] > 0
     assert not (tmp_path / "work").exists()  # the work directory (journals, world, logs) is removed
 
 
