@@ -323,7 +323,9 @@ def test_report_re_renders_a_lighthouse_run_and_skips_it_by_default(lh: tuple[Cl
     assert CliRunner().invoke(app, ["report", *common]).exit_code == 0
     assert json.loads((cli.reports / link_run / "summary.json").read_text())["run_id"] == link_run
     assert not (cli.reports / "latest" / "lighthouse.csv").exists()
-    assert CliRunner().invoke(app, ["report", lighthouse_run, *common]).exit_code == 0
+    rendered = CliRunner().invoke(app, ["report", lighthouse_run, *common])
+    assert rendered.exit_code == 0, rendered.output
+    assert f"written to {cli.reports / lighthouse_run}/ and {cli.reports / 'latest'}/" in rendered.output
     assert verdicts(cli) == {sub(n): verdict for n, verdict in EXPECTED.values()}
     assert cli("link", inventory).exit_code == 1
     assert run_lighthouse(cli).exit_code == 1

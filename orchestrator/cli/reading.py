@@ -115,11 +115,11 @@ def report(
         # the latest coverage run by default: a `lighthouse` run has its own files (lighthouse.csv/json)
         rid = ids[0] if ids else next((r.run_id for r in reversed(runs) if r.command != "lighthouse"), runs[-1].run_id)
         if j.run(rid).command == "lighthouse":
-            from ..report.lighthouse import write_lighthouse_reports
+            from ..report.lighthouse import is_last_lighthouse_run, write_lighthouse_reports
 
             written = write_lighthouse_reports(j, rid, report_dir)[0].parent
-            err.print(f"lighthouse reports for run {rid} written to {written}/ (and latest/ when it is the last "
-                      "finished lighthouse run)", markup=False)
+            latest = f" and {written.parent / 'latest'}/" if is_last_lighthouse_run(j, rid) else ""
+            err.print(f"lighthouse reports for run {rid} written to {written}/{latest}", markup=False)
             return
         recorded = j.run(rid).options
         days = expiry_warning_days if expiry_warning_days is not None else int(recorded.get("expiry_warning_days", 120))

@@ -114,7 +114,7 @@ def _write_set(journal: Journal, run_id: str, stage: Path) -> None:
         json.dumps(lighthouse_summary(journal, run_id), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _is_latest(journal: Journal, run_id: str) -> bool:
+def is_last_lighthouse_run(journal: Journal, run_id: str) -> bool:
     """The run is the journal's last finished lighthouse run (whatever its partner ID, as `latest/` is for coverage)."""
     finished = [r.run_id for r in journal.runs() if r.command == LIGHTHOUSE_COMMAND and r.finished]
     return bool(finished) and finished[-1] == run_id
@@ -132,7 +132,9 @@ def write_lighthouse_reports(journal: Journal, run_id: str, report_dir: str | Pa
     clean_stale(parent)
     clean_stale(run_dir)
     names = (LIGHTHOUSE_CSV, LIGHTHOUSE_JSON)
-    latest_dir = parent / LATEST if (latest if latest is not None else _is_latest(journal, run_id)) else None
+    if latest is None:
+        latest = is_last_lighthouse_run(journal, run_id)
+    latest_dir = parent / LATEST if latest else None
     with staging_dir(run_dir, run_id) as stage:
         _write_set(journal, run_id, stage)
         publish(stage, run_dir, names, run_id, latest_dir)
