@@ -362,7 +362,9 @@ def _work(
         progress.finish()
     stop = breaker.tripped
     if stop is not None:
-        journal.mark_redo(run.run_id, [o.key for o in stopped if _same_cause(o, stop)])
+        redo = [o.key for o in stopped if _same_cause(o, stop)]
+        journal.mark_redo(run.run_id, redo)
+        stop = replace(stop, count=max(stop.count, len(redo)))  # the ones in flight when it tripped count too
     return stop
 
 
