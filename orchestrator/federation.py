@@ -27,7 +27,7 @@ from .credentials import IdentityFailure, SharedTransport, token_claims
 from .errors import OperatorAuthError
 from .models import Cloud, CredentialType, Identity, Status
 from .retrying import CallStats, Retrier, RetryAfterTooLong
-from .settings import DEFAULT_RETRY, Endpoints, RetrySettings
+from .settings import DEFAULT_RETRY, TOKEN_RENEW_MARGIN_S, Endpoints, RetrySettings
 
 #: The audience a managed identity's token must carry to be exchanged, per cloud (cross-cloud does not work).
 EXCHANGE_AUDIENCES: dict[Cloud, str] = {
@@ -40,9 +40,6 @@ EXCHANGE_AUDIENCES: dict[Cloud, str] = {
 AADSTS_TRUST = frozenset({"700211", "700212", "7002121", "700213"})
 #: The app has no service principal in the customer tenant: an admin there has not consented it.
 AADSTS_NOT_CONSENTED = "700016"
-
-#: A token is refreshed this long before it expires (or half-way through a shorter life).
-REFRESH_MARGIN_S = 300.0
 
 NO_IDENTITY_FIX = "no managed identity here: run where the identity is attached"
 
@@ -111,7 +108,7 @@ class FederationTokens:
         aud = claims.get("aud", audience)
         return MiToken(
             token=token.token, expires_on=token.expires_on,
-            refresh_at=token.expires_on - min(REFRESH_MARGIN_S, lifetime / 2),
+            refresh_at=token.expires_on - min(TOKEN_RENEW_MARGIN_S, lifetime / 2),  # or half-way through a short life
             issuer=str(claims.get("iss", "")), subject=str(claims.get("sub", "")),
             audience=str(aud[0] if isinstance(aud, list) and aud else aud),
         )

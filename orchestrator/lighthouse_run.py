@@ -39,12 +39,10 @@ from .partner import probe_arm
 from .recognition import role_guid
 from .retrying import CallStats, Retrier, RetryAfterTooLong, Sleep, classify, status_of
 from .runner import Interrupted, RunOptions, RunResult, endpoints_resolver, execute, operator_name
-from .settings import Endpoints
+from .settings import TOKEN_RENEW_MARGIN_S, Endpoints
 
 #: The stable Microsoft.ManagedServices api-version (the SDK's default is a preview).
 MANAGED_SERVICES_API_VERSION = "2022-10-01"
-#: A token with less than this left is renewed before the next subscription is read.
-_TOKEN_MARGIN_S = 300
 #: What a read that could not be done raises once retries are over (anything else is a bug and surfaces).
 _READ_ERRORS = (AzureError, aiohttp.ClientError, OSError, TimeoutError, RetryAfterTooLong)
 
@@ -95,7 +93,7 @@ class _OperatorToken:
 
     async def get(self) -> AccessToken:
         async with self._lock:
-            if self._token is None or self._token.expires_on - time.time() < _TOKEN_MARGIN_S:
+            if self._token is None or self._token.expires_on - time.time() < TOKEN_RENEW_MARGIN_S:
                 try:
                     self._token = await self._retrier.call(lambda: self._credential.get_token(self._scope),
                                                            CallStats())

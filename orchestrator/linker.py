@@ -57,7 +57,7 @@ from .partner import Answer, LinkRead, PartnerApi
 from .recognition import Recognizer
 from .retrying import CallStats, Retrier, RetryAfterTooLong, classify, network_failure
 from .retrying import aadsts_code as aadsts_code_of
-from .settings import Endpoints
+from .settings import TOKEN_RENEW_MARGIN_S, Endpoints
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ def _credential_for(
 async def _arm(run: _Run, op: Callable[[], Awaitable[Any]]) -> Any:
     """One ARM call, retried; a 401 (an expired or refused token) is answered by one fresh sign-in and one retry.
     A token about to expire is renewed first (retries and Retry-After waits can outlive it)."""
-    if run.token_expires_on and run.token_expires_on - time.time() < RENEW_MARGIN_S:
+    if run.token_expires_on and run.token_expires_on - time.time() < TOKEN_RENEW_MARGIN_S:
         await _renew(run)
     try:
         return await run.ctx.retrier.call(op, run.stats)
@@ -314,10 +314,6 @@ async def _renew(run: _Run) -> None:
     token = await _sign_in(run, run.material, run.endpoints)
     current_token.set(token.token)
     run.token_expires_on = token.expires_on
-
-
-#: A token closer than this to its expiry is renewed before the next ARM call.
-RENEW_MARGIN_S = 300
 
 
 def _first_row_of(run: _Run) -> Outcome | None:

@@ -142,7 +142,7 @@ class PartnerApi:
                 answer = answer_of(exc)
                 if answer.not_linked:
                     return LinkRead(LinkState(), whole=True)
-                if not (answer.routing or not answer.json):
+                if answer.json and not answer.routing:
                     raise self._failure(answer, exc) from None
                 listed = answer  # not served here (or a proxy's page): ask for the target's link instead
         else:
@@ -250,7 +250,8 @@ async def probe_arm(endpoint: str, transport: SharedTransport, retrier: Retrier)
         return response
 
     try:
-        response = await retrier.call(get, CallStats())
+        async with client:  # closes the transport only: the run's shared session stays open
+            response = await retrier.call(get, CallStats())
     except (AzureError, OSError, TimeoutError) as exc:
         code = network_failure(exc) or type(exc).__name__
         raise EndpointError(f"cannot reach Azure Resource Manager at {endpoint} ({code}) — check --arm-endpoint "

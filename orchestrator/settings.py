@@ -61,6 +61,11 @@ def endpoints_for(
     )
 
 
+#: A token closer than this to its expiry is renewed before the next call: retries and Retry-After waits (up to
+#: 120 s each) can outlive it. One value for the identities' ARM tokens, the operator's and the managed identity's.
+TOKEN_RENEW_MARGIN_S = 300
+
+
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
     """The one retry policy. Worst case HTTP requests for one call = `attempts` (SDK retries are off).
