@@ -15,8 +15,8 @@ import logging
 import socket
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +25,7 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from . import __version__
 from .breaker import Breaker, Stop
-from .credentials import SharedTransport, VaultReader, operator_credential, split_secret_uri, token_claims
+from .credentials import SharedTransport, operator_credential, token_claims
 from .errors import (
     InventoryChangedError,
     JournalError,
@@ -35,58 +35,19 @@ from .errors import (
     ReportWriteError,
     UsageError,
 )
-from .federation import FederationTokens, is_federation
+from .fanout import Hooks, Needs, RecognizerFactory, pool, session
 from .guard import NameGuard
 from .intents import IntentCommitter
 from .interrupts import run_interruptible
 from .inventory import Inventory, InventoryDefaults, load_inventory
-from .journal import DEFAULT_JOURNAL, Journal
-from .linker import ArmClients, LinkContext, reconcile
-from .models import SUCCESS_STATUSES, Cloud, Command, CredentialType, Identity, Outcome, Status
-from .partner import probe_arm
-from .recognition import Recognizer
+from .journal import Journal
+from .models import SUCCESS_STATUSES, Command, Identity, Outcome, Status
 from .retrying import CallStats, Retrier, Sleep
-from .settings import DEFAULT_CONCURRENCY, DEFAULT_RETRY, Endpoints, RetrySettings, endpoints_for
-from .trust import VaultOnlyCredential, VaultTrust, restrict_vaults
+from .run_options import RunOptions as RunOptions  # the CLI, lighthouse and tests import it from here
+from .run_options import endpoints_resolver as endpoints_resolver
+from .trust import VaultTrust, restrict_vaults
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """Everything a run needs, as given by the CLI (or a test)."""
-
-    command: Command
-    inventory: str
-    partner_id: str | None = None
-    key_vault: str | None = None
-    cloud: Cloud = Cloud.PUBLIC
-    authority_host: str | None = None
-    arm_endpoint: str | None = None
-    ca_bundle: str | None = None
-    operator_auth: str = "default"
-    concurrency: int = DEFAULT_CONCURRENCY
-    journal: str = DEFAULT_JOURNAL
-    report_dir: str = "reports"
-    overwrite: bool = False
-    resume: bool = False
-    force: bool = False
-    recognition: bool = False
-    expiry_warning_days: int = 120
-    sheet: str | None = None
-    retry: RetrySettings = field(default_factory=lambda: DEFAULT_RETRY)
-    write_reports: bool = True
-    self_link: bool = False
-    vault_host_suffixes: tuple[str, ...] = ()
-    partner_name: str | None = None  # --partner-name: the name the service must give the --partner-id partner
-    federation_identity: str | None = None  # --federation-identity: the MI managed_identity_federation rows use
-    baseline: str | None = None  # --baseline RUN_ID: the run the reports compare with (default: the journal's)
-
-    def recorded(self) -> dict[str, Any]:
-        """The options as recorded in the journal (no secret is ever an option)."""
-        data = asdict(self)
-        data["retry"] = asdict(self.retry)
-        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +167,7 @@ def execute(
     *,
     progress: Progress | None = None,
     sleep: Sleep | None = None,
-    recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None = None,
+    recognizer_factory: RecognizerFactory | None = None,
     announce: Callable[[str], None] = lambda text: None,
 ) -> RunResult:
     """Run `options.command` over the inventory; raises only run-level errors (see errors.py).
@@ -329,7 +290,7 @@ def _work(
     options: RunOptions,
     progress: Progress,
     sleep: Sleep | None,
-    recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None,
+    recognizer_factory: RecognizerFactory | None,
     announce: Callable[[str], None],
 ) -> Stop | None:
     """Fan out over what is left, journaling each outcome as it arrives; returns the stop, if the run stopped."""
@@ -349,8 +310,8 @@ def _work(
     committer = IntentCommitter(journal, run.run_id)
     progress.start(len(run.todo))
     try:
-        run_interruptible(_fan_out(run.todo, options, on_outcome, on_intent, run, breaker,
-                                   sleep=sleep, recognizer_factory=recognizer_factory, announce=announce))
+        run_interruptible(_fan_out(options, run, breaker, on_outcome, on_intent, sleep=sleep,
+                                   recognizer_factory=recognizer_factory, announce=announce))
     except KeyboardInterrupt:
         raise Interrupted(run.run_id, options.command) from None
     except PalError:
@@ -426,156 +387,17 @@ def _now() -> datetime:
     return utcnow()
 
 
-def endpoints_resolver(options: RunOptions) -> Callable[[Identity], Endpoints]:
-    """Per-identity endpoints (rows may name their own cloud); explicit options win."""
-    cache: dict[Cloud, Endpoints] = {}
-
-    def resolve(identity: Identity) -> Endpoints:
-        cloud = identity.cloud
-        found = cache.get(cloud)
-        if found is None:
-            try:
-                found = endpoints_for(cloud, authority_host=options.authority_host, arm_endpoint=options.arm_endpoint)
-            except ValueError as exc:
-                raise UsageError(str(exc)) from exc
-            cache[cloud] = found
-        return found
-
-    return resolve
-
-
-def _needs_vault(identity: Identity) -> bool:
-    return identity.credential_type not in (CredentialType.MANAGED_IDENTITY, CredentialType.FEDERATED,
-                                            CredentialType.MANAGED_IDENTITY_FEDERATION)
-
-
 async def _fan_out(
-    identities: list[Identity],
-    options: RunOptions,
-    on_outcome: Callable[[Outcome], None],
-    on_intent: Callable[[str, str, str], Awaitable[None] | None],
-    run: _OpenRun,
-    breaker: Breaker,
-    *,
-    sleep: Sleep | None,
-    recognizer_factory: Callable[[SharedTransport, Retrier], Recognizer] | None,
-    announce: Callable[[str], None] = lambda text: None,
+    options: RunOptions, run: _OpenRun, breaker: Breaker, on_outcome: Callable[[Outcome], None],
+    on_intent: Callable[[str, str, str], Awaitable[None] | None], *, sleep: Sleep | None,
+    recognizer_factory: RecognizerFactory | None, announce: Callable[[str], None],
 ) -> None:
-    resolve = endpoints_resolver(options)
-    base = resolve(Identity("", "", "", "", options.cloud))
-    retrier = Retrier(options.retry, sleep=sleep)
-    async with SharedTransport(
-        ca_bundle=options.ca_bundle, limit=max(8, options.concurrency * 2), timeout_s=options.retry.timeout_s
-    ) as transport:
-        for endpoint in sorted({resolve(i).arm_endpoint for i in identities}):
-            await probe_arm(endpoint, transport, retrier)  # a wrong endpoint stops the run before any identity
-        vault: VaultReader | None = None
-        self_credential = None
-        if options.self_link:
-            self_credential = operator_credential(options.operator_auth, endpoints=base, transport=transport)
-        elif any(_needs_vault(i) for i in identities):
-            vault = VaultReader(
-                VaultOnlyCredential(operator_credential(options.operator_auth, endpoints=base, transport=transport),
-                                    base.arm_audience),
-                transport,
-                verify_challenge_resource=options.cloud is not Cloud.CUSTOM,
-            )
-        try:
-            if vault is not None:
-                await _warm(vault, identities, retrier)
-            federation = FederationTokens(transport, retrier) if any(map(is_federation, identities)) else None
-            if federation is not None:
-                await federation.warm(identities)  # no managed identity here: a run-level error before any row
-            clients = ArmClients(transport)
-            ctx = LinkContext(
-                command=options.command,
-                transport=transport,
-                clients=clients,
-                retrier=retrier,
-                endpoints=resolve,
-                vault=vault,
-                record_intent=on_intent,
-                overwrite=options.overwrite,
-                prior_intents=run.prior,
-                principals=run.principals,
-                guard=NameGuard(run.expected_names, announce) if options.command is Command.LINK else None,
-                recognizer=recognizer_factory(transport, retrier) if recognizer_factory else None,
-                self_credential=self_credential,
-                federation=federation,
-            )
-            try:
-                await _pool(identities, ctx, options.concurrency, breaker, on_outcome)
-            finally:
-                await clients.close()
-        finally:
-            if vault is not None:
-                await vault.close()
-            if self_credential is not None:
-                await self_credential.close()
-
-
-async def _pool(
-    identities: list[Identity], ctx: LinkContext, concurrency: int, breaker: Breaker,
-    on_outcome: Callable[[Outcome], None],
-) -> None:
-    """A fixed pool of workers (never an unbounded gather) over one shared iterator; the breaker decides how many
-    identities may be in flight (a few until the first gets through) and stops new starts once it trips."""
-    queue = iter(identities)
-    gate = asyncio.Condition()
-    in_flight = 0
-
-    def may_start() -> bool:
-        return breaker.tripped is not None or in_flight < breaker.window
-
-    async def worker() -> None:
-        nonlocal in_flight
-        while True:
-            async with gate:
-                await gate.wait_for(may_start)
-                identity = None if breaker.tripped is not None else next(queue, None)
-                if identity is None:
-                    return
-                in_flight += 1
-            try:
-                on_outcome(await reconcile(identity, ctx))
-            finally:
-                async with gate:
-                    in_flight -= 1
-                    gate.notify_all()
-
-    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(identities)))]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        for task in workers:
-            task.cancel()
-
-
-async def _warm(vault: VaultReader, identities: Iterable[Identity], retrier: Retrier) -> None:
-    """One Key Vault read per vault before fanning out: one challenge, one operator token, shared by all.
-
-    An operator sign-in failure stops the run here with a clear message instead of failing every row.
-    """
-    seen: set[str] = set()
-    for identity in identities:
-        if not _needs_vault(identity) or identity.secret_uri is None:
-            continue
-        vault_url = split_secret_uri(identity.secret_uri)[0]
-        if vault_url in seen:
-            continue
-        seen.add(vault_url)
-        uri = identity.secret_uri
-        try:
-            await retrier.call(lambda uri=uri: vault.get(uri), CallStats())  # type: ignore[misc]
-        except ClientAuthenticationError as exc:
-            if getattr(exc, "status_code", None) in (401, None):
-                raise OperatorAuthError(
-                    f"the orchestrator could not sign in to read Key Vault {vault_url}: "
-                    f"{str(exc.message).splitlines()[0] if exc.message else type(exc).__name__} — "
-                    "check --operator-auth and its AZURE_* variables"
-                ) from None
-        except Exception as exc:  # noqa: BLE001 - the identity's own reconcile reports it properly
-            log.debug("warm-up read of %s: %s", vault_url, type(exc).__name__)
+    """In this process: one session, then the pool over every identity left."""
+    guard = NameGuard(run.expected_names, announce) if options.command is Command.LINK else None
+    hooks = Hooks(on_intent, run.prior, run.principals, guard)
+    async with session(options, Needs.of(run.todo, options), hooks, sleep=sleep,
+                       recognizer_factory=recognizer_factory) as ctx:
+        await pool(run.todo, ctx, options.concurrency, breaker, on_outcome)
 
 
 # -- --self: the identity the operator is signed in as ---------------------------------------------------------

@@ -1,0 +1,191 @@
+"""The fan-out of one process: build the session every identity shares, then run identities through a pool.
+
+`session` is everything a process prepares once before its first identity: the shared transport, the ARM probe,
+the Key Vault reader and its warm-up (one read per vault), the federation warm-up, the run-wide ARM clients, and
+the LinkContext. The in-process run and each worker process build it with the same code. `pool` is the in-process
+fan-out: a fixed pool of tasks over one iterator (never an unbounded gather), the breaker deciding how many
+identities may be in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from azure.core.exceptions import ClientAuthenticationError
+
+from .breaker import Breaker
+from .credentials import SharedTransport, VaultReader, operator_credential, split_secret_uri
+from .errors import OperatorAuthError
+from .federation import FederationTokens, is_federation
+from .guard import NameGuard
+from .linker import ArmClients, IntentSink, LinkContext, reconcile
+from .models import Cloud, CredentialType, Identity, Outcome
+from .partner import probe_arm
+from .recognition import Recognizer
+from .retrying import CallStats, Retrier, Sleep
+from .run_options import RunOptions, endpoints_resolver
+from .trust import VaultOnlyCredential
+
+log = logging.getLogger(__name__)
+
+RecognizerFactory = Callable[[SharedTransport, Retrier], Recognizer]
+
+
+def needs_vault(identity: Identity) -> bool:
+    return identity.credential_type not in (CredentialType.MANAGED_IDENTITY, CredentialType.FEDERATED,
+                                            CredentialType.MANAGED_IDENTITY_FEDERATION)
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What a session prepares for a set of identities; small, so a worker gets it without the inventory."""
+
+    arm_endpoints: tuple[str, ...]
+    vault: bool
+    federation: bool
+    samples: tuple[Identity, ...]  # the first identity per vault and per federation identity: what warm-up reads
+
+    @classmethod
+    def of(cls, identities: Iterable[Identity], options: RunOptions) -> Needs:
+        resolve = endpoints_resolver(options)
+        arm: set[str] = set()
+        vault = federation = False
+        samples: dict[tuple[str, str], Identity] = {}
+        for identity in identities:
+            arm.add(resolve(identity).arm_endpoint)
+            if is_federation(identity):
+                federation = True
+                if identity.federation_identity:
+                    samples.setdefault(("mi", f"{identity.federation_identity.lower()} {identity.cloud}"), identity)
+            elif needs_vault(identity):
+                vault = True
+                if identity.secret_uri is not None:
+                    samples.setdefault(("vault", split_secret_uri(identity.secret_uri)[0]), identity)
+        return cls(tuple(sorted(arm)), vault, federation, tuple(samples.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """The run's cross-identity decisions; local objects in one process."""
+
+    record_intent: IntentSink
+    prior_intents: dict[str, tuple[str, str]]
+    principals: dict[str, tuple[str, str]]
+    guard: NameGuard | None
+
+
+@asynccontextmanager
+async def session(
+    options: RunOptions, needs: Needs, hooks: Hooks, *, sleep: Sleep | None = None,
+    recognizer_factory: RecognizerFactory | None = None,
+) -> AsyncIterator[LinkContext]:
+    """Everything the identities of this process share, ready (probed, warmed) before the first one starts."""
+    resolve = endpoints_resolver(options)
+    base = resolve(Identity("", "", "", "", options.cloud))
+    retrier = Retrier(options.retry, sleep=sleep)
+    async with SharedTransport(
+        ca_bundle=options.ca_bundle, limit=max(8, options.concurrency * 2), timeout_s=options.retry.timeout_s
+    ) as transport:
+        for endpoint in needs.arm_endpoints:
+            await probe_arm(endpoint, transport, retrier)  # a wrong endpoint stops the run before any identity
+        vault: VaultReader | None = None
+        self_credential = None
+        if options.self_link:
+            self_credential = operator_credential(options.operator_auth, endpoints=base, transport=transport)
+        elif needs.vault:
+            vault = VaultReader(
+                VaultOnlyCredential(operator_credential(options.operator_auth, endpoints=base, transport=transport),
+                                    base.arm_audience),
+                transport,
+                verify_challenge_resource=options.cloud is not Cloud.CUSTOM,
+            )
+        try:
+            if vault is not None:
+                await _warm(vault, needs.samples, retrier)
+            federation = FederationTokens(transport, retrier) if needs.federation else None
+            if federation is not None:
+                await federation.warm(needs.samples)  # no managed identity here: a run-level error before any row
+            clients = ArmClients(transport)
+            try:
+                yield LinkContext(
+                    command=options.command, transport=transport, clients=clients, retrier=retrier,
+                    endpoints=resolve, vault=vault, record_intent=hooks.record_intent, overwrite=options.overwrite,
+                    prior_intents=hooks.prior_intents, principals=hooks.principals, guard=hooks.guard,
+                    recognizer=recognizer_factory(transport, retrier) if recognizer_factory else None,
+                    self_credential=self_credential, federation=federation,
+                )
+            finally:
+                await clients.close()
+        finally:
+            if vault is not None:
+                await vault.close()
+            if self_credential is not None:
+                await self_credential.close()
+
+
+async def pool(
+    identities: list[Identity], ctx: LinkContext, concurrency: int, breaker: Breaker,
+    on_outcome: Callable[[Outcome], None],
+) -> None:
+    """A fixed pool of workers (never an unbounded gather) over one shared iterator; the breaker decides how many
+    identities may be in flight (a few until the first gets through) and stops new starts once it trips."""
+    queue = iter(identities)
+    gate = asyncio.Condition()
+    in_flight = 0
+
+    def may_start() -> bool:
+        return breaker.tripped is not None or in_flight < breaker.window
+
+    async def worker() -> None:
+        nonlocal in_flight
+        while True:
+            async with gate:
+                await gate.wait_for(may_start)
+                identity = None if breaker.tripped is not None else next(queue, None)
+                if identity is None:
+                    return
+                in_flight += 1
+            try:
+                on_outcome(await reconcile(identity, ctx))
+            finally:
+                async with gate:
+                    in_flight -= 1
+                    gate.notify_all()
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(identities)))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+
+
+async def _warm(vault: VaultReader, identities: Iterable[Identity], retrier: Retrier) -> None:
+    """One Key Vault read per vault before fanning out: one challenge, one operator token, shared by all.
+
+    An operator sign-in failure stops the run here with a clear message instead of failing every row.
+    """
+    seen: set[str] = set()
+    for identity in identities:
+        if not needs_vault(identity) or identity.secret_uri is None:
+            continue
+        vault_url = split_secret_uri(identity.secret_uri)[0]
+        if vault_url in seen:
+            continue
+        seen.add(vault_url)
+        uri = identity.secret_uri
+        try:
+            await retrier.call(lambda uri=uri: vault.get(uri), CallStats())  # type: ignore[misc]
+        except ClientAuthenticationError as exc:
+            if getattr(exc, "status_code", None) in (401, None):
+                raise OperatorAuthError(
+                    f"the orchestrator could not sign in to read Key Vault {vault_url}: "
+                    f"{str(exc.message).splitlines()[0] if exc.message else type(exc).__name__} — "
+                    "check --operator-auth and its AZURE_* variables"
+                ) from None
+        except Exception as exc:  # noqa: BLE001 - the identity's own reconcile reports it properly
+            log.debug("warm-up read of %s: %s", vault_url, type(exc).__name__)
