@@ -21,7 +21,7 @@ from .breaker import Breaker
 from .credentials import SharedTransport, VaultReader, operator_credential, split_secret_uri
 from .errors import OperatorAuthError
 from .federation import FederationTokens, is_federation
-from .guard import NameGuard
+from .hooks import Guard, Principals
 from .linker import ArmClients, IntentSink, LinkContext, reconcile
 from .models import Cloud, CredentialType, Identity, Outcome
 from .partner import probe_arm
@@ -70,12 +70,12 @@ class Needs:
 
 @dataclass(frozen=True, slots=True)
 class Hooks:
-    """The run's cross-identity decisions; local objects in one process."""
+    """The run's cross-identity decisions: local objects in one process, the parent's proxies in a worker."""
 
     record_intent: IntentSink
     prior_intents: dict[str, tuple[str, str]]
-    principals: dict[str, tuple[str, str]]
-    guard: NameGuard | None
+    principals: Principals
+    guard: Guard | None
 
 
 @asynccontextmanager

@@ -51,7 +51,7 @@ class NameGuard:
             self._check(key)
             yield key not in self._seen
 
-    def confirm(self, partner_id: str, name: str | None) -> SharedCause | None:
+    async def confirm(self, partner_id: str, name: str | None) -> SharedCause | None:
         """Record the name the first write's read-back gave; returns the stop cause when it is not the expected
         one (every later write for this ID is then refused before it is sent)."""
         key = partner_id.strip().lower()

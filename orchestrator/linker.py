@@ -50,7 +50,7 @@ from .credentials import (
     token_claims,
 )
 from .federation import FederationTokens, is_federation
-from .guard import NameGuard
+from .hooks import FirstRows, Guard, Principals
 from .logs import log_as
 from .models import Command, CredentialType, Identity, LinkState, Outcome, SharedCause, Status
 from .partner import Answer, LinkRead, PartnerApi
@@ -107,8 +107,8 @@ class LinkContext:
     self_credential: AsyncTokenCredential | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     #: object ID → (key, FILE:LINE) of the first row that signed in as it: one principal, one write per run
-    principals: dict[str, tuple[str, str]] = field(default_factory=dict)
-    guard: NameGuard | None = None  # link runs: the first write per partner ID goes alone and names the partner
+    principals: Principals = field(default_factory=FirstRows)
+    guard: Guard | None = None  # link runs: the first write per partner ID goes alone and names the partner
     federation: FederationTokens | None = None  # managed_identity_federation rows: the run's shared MI tokens
 
 
@@ -169,7 +169,7 @@ async def _reconcile(run: _Run) -> Outcome:
     token = await _sign_in(run, material, endpoints)
     claims = token_claims(token.token)
     run.object_id = claims.get("oid") or claims.get("sub")
-    duplicate = _first_row_of(run)
+    duplicate = await _first_row_of(run)
     if duplicate is not None:
         return duplicate
     current_token.set(token.token)  # this task's identity, for the run-wide clients (TaskTokenPolicy)
@@ -316,13 +316,13 @@ async def _renew(run: _Run) -> None:
     run.token_expires_on = token.expires_on
 
 
-def _first_row_of(run: _Run) -> Outcome | None:
+async def _first_row_of(run: _Run) -> Outcome | None:
     """A second row that signs in as a principal seen earlier in the run (its tenant spelled as a domain, say)
     is a duplicate of the first: skipped before any read or write, naming the first row."""
     if not run.object_id:
         return None
     mine = (run.identity.key, run.identity.location)
-    first = run.ctx.principals.setdefault(run.object_id.lower(), mine)
+    first = await run.ctx.principals.claim(run.object_id, *mine)
     if first[0] == mine[0]:
         return None
     return _outcome(run, Status.SKIPPED, error_code="DuplicatePrincipal",
@@ -364,8 +364,8 @@ async def _link(run: _Run, api: PartnerApi, read: LinkRead) -> Outcome:
         prior = ctx.prior_intents.get(identity.key)
         if prior is not None:  # this run announced the write, then died before recording it: it was ours
             status = Status.RELINKED if prior[0] == "relink" else Status.LINKED
-            return _named(run, _outcome(run, status, state=read.state))
-        return _named(run, _outcome(run, Status.ALREADY_LINKED, state=read.state))
+            return await _named(run, _outcome(run, status, state=read.state))
+        return await _named(run, _outcome(run, Status.ALREADY_LINKED, state=read.state))
     if linked is not None and not ctx.overwrite:
         return _outcome(
             run, Status.LINKED_ELSEWHERE, state=read.state, error_code="LinkedElsewhere",
@@ -375,16 +375,16 @@ async def _link(run: _Run, api: PartnerApi, read: LinkRead) -> Outcome:
     if ctx.guard is None:
         return await _link_write(run, api, action)
     async with ctx.guard.writing(target):
-        return _named(run, await _link_write(run, api, action))
+        return await _named(run, await _link_write(run, api, action))
 
 
-def _named(run: _Run, outcome: Outcome) -> Outcome:
+async def _named(run: _Run, outcome: Outcome) -> Outcome:
     """The first link to the target seen in the run names the partner; a name other than the expected one stops
     the run (the guard refuses every later write for that partner ID)."""
     guard = run.ctx.guard
     if guard is None or outcome.status not in (Status.LINKED, Status.RELINKED, Status.ALREADY_LINKED):
         return outcome
-    cause = guard.confirm(run.identity.partner_id, outcome.partner_name)
+    cause = await guard.confirm(run.identity.partner_id, outcome.partner_name)
     if cause is None:
         return outcome
     return replace(outcome, shared_cause=cause, error_code="PartnerNameMismatch",

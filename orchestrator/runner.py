@@ -37,6 +37,7 @@ from .errors import (
 )
 from .fanout import Hooks, Needs, RecognizerFactory, pool, session
 from .guard import NameGuard
+from .hooks import FirstRows
 from .intents import IntentCommitter
 from .interrupts import run_interruptible
 from .inventory import Inventory, InventoryDefaults, load_inventory
@@ -394,7 +395,7 @@ async def _fan_out(
 ) -> None:
     """In this process: one session, then the pool over every identity left."""
     guard = NameGuard(run.expected_names, announce) if options.command is Command.LINK else None
-    hooks = Hooks(on_intent, run.prior, run.principals, guard)
+    hooks = Hooks(on_intent, run.prior, FirstRows(run.principals), guard)
     async with session(options, Needs.of(run.todo, options), hooks, sleep=sleep,
                        recognizer_factory=recognizer_factory) as ctx:
         await pool(run.todo, ctx, options.concurrency, breaker, on_outcome)
