@@ -9,6 +9,8 @@
     │   └── InventoryChangedError --resume of an inventory whose SHA-256 changed, without --force (exit 2)
     ├── OperatorAuthError         the orchestrator's own sign-in (Key Vault, federation MI) failed (exit 2)
     ├── EndpointError             an ARM endpoint cannot be reached or does not answer as ARM (exit 2)
+    ├── WorkerError               a worker process (--workers) failed outside any identity (exit 2)
+    │   └── WorkerDiedError       a worker died mid-run: the run stays unfinished, `--resume` continues (exit 2)
     └── ReportError               a report cannot be written, e.g. an unsafe report directory (exit 2)
         └── ReportWriteError      the report directory cannot be written (permissions, full disk); after a run's
                                   work is done this is exit 4: results are in the journal, `report RUN_ID` renders
@@ -53,6 +55,14 @@ class OperatorAuthError(PalError):
 
 class EndpointError(PalError):
     """An endpoint the run needs cannot be reached, fails TLS, or answers as something else than Azure."""
+
+
+class WorkerError(PalError):
+    """A worker process of the run failed outside any identity (not one identity's failure: an Outcome)."""
+
+
+class WorkerDiedError(WorkerError):
+    """A worker process died (crash, OOM kill, a signal): the run stays unfinished for `--resume`."""
 
 
 class ReportError(PalError):

@@ -8,6 +8,7 @@ variable set at the start of its reconcile is seen by every log call made for it
 from __future__ import annotations
 
 import logging
+import sys
 from contextvars import ContextVar
 
 from .models import Identity
@@ -27,3 +28,19 @@ class IdentityFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.identity = _current.get()
         return True
+
+
+def configure_logging(debug: bool) -> None:
+    """--debug shows our steps and the SDK's redacting HTTP log, each line naming the identity it belongs to;
+    never the network trace that leaks secrets. The CLI and every worker process configure it alike."""
+    root = logging.getLogger()
+    if not any(getattr(h, "pal_orchestrator", False) for h in root.handlers):  # once per process
+        handler = logging.StreamHandler(sys.stderr)
+        handler.addFilter(IdentityFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(identity)s]: %(message)s"))
+        handler.pal_orchestrator = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logging.getLogger("azure").setLevel(logging.INFO if debug else logging.ERROR)
+    logging.getLogger("msal").setLevel(logging.WARNING)
+    logging.getLogger("asyncio").setLevel(logging.WARNING)

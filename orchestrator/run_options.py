@@ -45,6 +45,7 @@ class RunOptions:
     partner_name: str | None = None  # --partner-name: the name the service must give the --partner-id partner
     federation_identity: str | None = None  # --federation-identity: the MI managed_identity_federation rows use
     baseline: str | None = None  # --baseline RUN_ID: the run the reports compare with (default: the journal's)
+    workers: int | None = None  # --workers: processes (1: this one alone; None: from the cores and the run's size)
 
     def recorded(self) -> dict[str, Any]:
         """The options as recorded in the journal (no secret is ever an option)."""

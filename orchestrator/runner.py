@@ -34,6 +34,7 @@ from .errors import (
     PalError,
     ReportWriteError,
     UsageError,
+    WorkerDiedError,
 )
 from .fanout import Hooks, Needs, RecognizerFactory, pool, session
 from .guard import NameGuard
@@ -43,10 +44,12 @@ from .interrupts import run_interruptible
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
 from .models import SUCCESS_STATUSES, Command, Identity, Outcome, Status
+from .recognition import recognizer_factory as standard_recognizer
 from .retrying import CallStats, Retrier, Sleep
 from .run_options import RunOptions as RunOptions  # the CLI, lighthouse and tests import it from here
 from .run_options import endpoints_resolver as endpoints_resolver
 from .trust import VaultTrust, restrict_vaults
+from .workers.parent import ParentHooks, WorkerPool, worker_count
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +220,8 @@ def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
     """Refuse bad options before any work, then load the inventory (or the signed-in identity for --self)."""
     if options.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    if options.workers is not None and options.workers < 1:
+        raise UsageError("--workers must be at least 1 (1: no worker process; default: from the cores)")
     if options.write_reports:
         from .report import check_report_dir  # refuse an unsafe report directory before any work
 
@@ -315,6 +320,8 @@ def _work(
                                    recognizer_factory=recognizer_factory, announce=announce))
     except KeyboardInterrupt:
         raise Interrupted(run.run_id, options.command) from None
+    except WorkerDiedError:
+        raise  # the run stays unfinished: --resume continues it
     except PalError:
         journal.finish_run(run.run_id, 2)  # a run-level failure ends the run: --resume must not pick it up later
         raise
@@ -393,10 +400,17 @@ async def _fan_out(
     on_intent: Callable[[str, str, str], Awaitable[None] | None], *, sleep: Sleep | None,
     recognizer_factory: RecognizerFactory | None, announce: Callable[[str], None],
 ) -> None:
-    """In this process: one session, then the pool over every identity left."""
+    """In this process (one session, then the pool over every identity left), or over worker processes that
+    ask this one for every cross-identity decision (workers/)."""
     guard = NameGuard(run.expected_names, announce) if options.command is Command.LINK else None
-    hooks = Hooks(on_intent, run.prior, FirstRows(run.principals), guard)
-    async with session(options, Needs.of(run.todo, options), hooks, sleep=sleep,
+    injected = sleep is not None or recognizer_factory not in (None, standard_recognizer)
+    count = worker_count(options, len(run.todo), injected=injected)
+    if count > 1:
+        hooks = ParentHooks(on_intent, FirstRows(run.principals), guard, run.prior)
+        await WorkerPool(count, options, hooks, breaker, on_outcome).run(run.todo)
+        return
+    local = Hooks(on_intent, run.prior, FirstRows(run.principals), guard)
+    async with session(options, Needs.of(run.todo, options), local, sleep=sleep,
                        recognizer_factory=recognizer_factory) as ctx:
         await pool(run.todo, ctx, options.concurrency, breaker, on_outcome)
 

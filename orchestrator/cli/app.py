@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from collections.abc import Iterator
@@ -46,21 +45,10 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 
 
 def _configure_logging(debug: bool) -> None:
-    """--debug shows our steps and the SDK's redacting HTTP log, each line naming the identity it belongs to;
-    never the network trace that leaks secrets."""
-    from ..logs import IdentityFilter
+    """See logs.configure_logging (worker processes configure their logging with it too)."""
+    from ..logs import configure_logging
 
-    root = logging.getLogger()
-    if not any(getattr(h, "pal_orchestrator", False) for h in root.handlers):  # once per process
-        handler = logging.StreamHandler(sys.stderr)
-        handler.addFilter(IdentityFilter())
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(identity)s]: %(message)s"))
-        handler.pal_orchestrator = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    logging.getLogger("azure").setLevel(logging.INFO if debug else logging.ERROR)
-    logging.getLogger("msal").setLevel(logging.WARNING)
-    logging.getLogger("asyncio").setLevel(logging.WARNING)
+    configure_logging(debug)
 
 
 @contextmanager

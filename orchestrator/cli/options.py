@@ -69,6 +69,13 @@ ConcurrencyOpt = Annotated[
     int,
     typer.Option("--concurrency", envvar="PAL_CONCURRENCY", min=1, max=1024, help="Identities in flight at once."),
 ]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", envvar="PAL_WORKERS", min=1, max=256,
+                 help="Processes sharing the identities (one journal writer: this process). 1: this process "
+                      "alone. Default: one per 1,000 identities up to one per core, so a run below 2,000 "
+                      "identities stays in one process."),
+]
 JournalOpt = Annotated[
     Path, typer.Option("--journal", envvar="PAL_JOURNAL",
                  help="SQLite run journal: the history each run is compared with; keep it between runs.")
@@ -155,6 +162,7 @@ _RUN_OPTIONS: list[tuple[str, Any, Any]] = [
     ("cloud", CloudOpt, Cloud.PUBLIC),
     ("sheet", SheetOpt, None),
     ("concurrency", ConcurrencyOpt, DEFAULT_CONCURRENCY),
+    ("workers", WorkersOpt, None),
     ("journal", JournalOpt, Path(DEFAULT_JOURNAL)),
     ("report_dir", ReportDirOpt, Path("reports")),
     ("output", OutputOpt, Output.table),
@@ -198,6 +206,7 @@ def _run_kwargs(shared: dict[str, Any]) -> dict[str, Any]:
         "authority_host": shared["authority_host"], "arm_endpoint": shared["arm_endpoint"],
         "ca_bundle": str(shared["ca_bundle"]) if shared["ca_bundle"] else None,
         "operator_auth": shared["operator_auth"].value, "concurrency": shared["concurrency"],
+        "workers": shared["workers"],
         "vault_host_suffixes": tuple(shared["vault_host_suffix"] or ()),
         "journal": str(shared["journal"]), "report_dir": str(shared["report_dir"]), "sheet": shared["sheet"],
         "retry": replace(DEFAULT_RETRY, attempts=shared["max_attempts"], retry_after_cap_s=shared["retry_after_cap"],
