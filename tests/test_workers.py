@@ -337,3 +337,33 @@ def test_debug_with_workers_prints_no_secret(canary_emulator: tuple[Emulator, di
     haystacks = {"stdout": proc.stdout, "stderr": proc.stderr, **files_under(tmp_path / "reports"),
                  **{str(p): p.read_bytes() for p in tmp_path.glob("journal.sqlite*")}}
     assert_no_leak(haystacks, {**secret_needles(em), "tokens": token_needles(em)})
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("how", ["SIGTERM to the parent", "Ctrl-C to the process group"])
+def test_an_interrupt_ends_the_workers_and_resume_finishes_the_run(
+    emulator_factory: Callable[..., Emulator], tmp_path: Path, how: str
+) -> None:
+    """A cancelled CI job (SIGTERM) or Ctrl-C in a terminal (SIGINT to every process of the group; the workers
+    ignore it): exit 130 with the `--resume` hint and no traceback, no worker left, and `--resume` links the rest,
+    each once."""
+    em = emulator_factory(make_world(120), latency_s=0.05)
+    inv = write_rows(tmp_path / "inv.csv", em, em.world.identities)
+    argv = link_argv(em, inv, tmp_path / "journal.sqlite", tmp_path / "reports", "--no-recognition", "--workers", "2")
+    proc = subprocess.Popen(argv, cwd=ROOT, env=_env(em), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    _wait_for(lambda: len(_writes(em)) >= 5 or proc.poll() is not None, 120, "the first writes")
+    workers = _children(proc.pid)
+    if how.startswith("SIGTERM"):
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert b"--resume" in err and b"Traceback" not in err, err.decode()[-3000:]
+    _wait_for(lambda: not any(map(_alive, workers)), 10, "the workers to end")
+    resumed = subprocess.run([*argv, "--resume"], cwd=ROOT, env=_env(em), capture_output=True, timeout=180,
+                             check=False)
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    assert all(em.writes(r.tenant_id, r.object_id) == 1 for r in em.world.identities)
