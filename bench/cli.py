@@ -39,6 +39,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-n", type=int, default=2000)
     p.add_argument("--sweep", type=_ints, default=[16, 32, 64, 128],
                    help="concurrency values, comma-separated")
+    p.add_argument("--link-concurrency", type=int, default=128,
+                   help="--concurrency of the link and re-run steps (and the workers step); at 50 ms the client is "
+                        "CPU-bound above 128, so more only halves the ideal")
+    p.add_argument("--workers-n", type=int, default=4000,
+                   help="identities per run of the workers step (1 and 2 workers, shared and under a CPU quota)")
+    p.add_argument("--quota-per-worker", type=float, default=0.5,
+                   help="CPUs per worker in the workers step's quota runs (the emulator keeps the rest)")
     p.add_argument("--scale-rows", type=int, default=100_000)
     p.add_argument("--realistic-n", type=int, default=10_000,
                    help="identities linked under real-world latencies (the realistic step; 0 skips the link)")

@@ -23,6 +23,10 @@ TARGETS = {
     "scale_peak_rss_mb": 300.0,
     "inventory_100k_s": 5.0,
     "reports_100k_s": 30.0,
+    # issue 17
+    "link_cpu_ms_per_identity": 5.0,
+    "link_share_of_latency_bound_ideal": 0.5,
+    "workers_2_vs_1_emulator_own_core": 1.8,
 }
 
 
@@ -39,6 +43,7 @@ def step_figures(n: int, m: Measured, before: dict[str, Any] | None, after: dict
         "identities_per_s": round(n / m.wall_s, 2) if m.wall_s else None,
         "cpu_ms_per_identity": round(m.cpu_s * 1000 / n, 2) if n else None,
         "peak_rss_mb": round(m.peak_rss_mb, 1),
+        "tree_rss_mb": round(m.tree_rss_mb, 1),  # the sum over the process tree (worker processes included)
         "requests_per_identity": round(requests / n, 2) if requests is not None and n else None,
         "emulator_cpu_s": emulator_cpu,
         "requests": requests,
@@ -107,6 +112,12 @@ def targets(steps: dict[str, Any], r: dict[str, Any]) -> list[dict[str, Any]]:
          max(inv.get("peak_rss_mb") or 0, rep.get("peak_rss_mb") or 0) or None, False),
         ("inventory_100k_s", TARGETS["inventory_100k_s"], inv.get("load_s"), False),
         ("reports_100k_s", TARGETS["reports_100k_s"], rep.get("render_s"), False),
+        ("link_cpu_ms_per_identity", TARGETS["link_cpu_ms_per_identity"], steps["link"].get("cpu_ms_per_identity"),
+         False),
+        ("link_share_of_latency_bound_ideal", TARGETS["link_share_of_latency_bound_ideal"],
+         steps["link"].get("ideal_share"), True),
+        ("workers_2_vs_1_emulator_own_core", TARGETS["workers_2_vs_1_emulator_own_core"],
+         (steps.get("workers") or {}).get("quota_ratio_2_vs_1"), True),
     ]
     return [
         {"target": name, "goal": goal, "measured": got,

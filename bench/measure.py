@@ -40,6 +40,8 @@ class Measured:
     user_s: float
     sys_s: float
     peak_rss_mb: float
+    #: the most the process and its descendants held at once (sampled every ~50 ms); worker processes are counted
+    tree_rss_mb: float = 0.0
 
     @property
     def cpu_s(self) -> float:
@@ -72,22 +74,66 @@ def run_measured(
     cwd: str | None = None,
     timeout_s: float = 3600.0,
 ) -> Measured:
-    """Run one process to the end; wall clock around it, CPU and peak RSS from `os.wait4` (that process only)."""
+    """Run one process to the end; wall clock around it, CPU from `os.wait4` (the process and the descendants it
+    reaped: worker processes included), its own peak RSS, and the peak of the sum over its process tree."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, cwd=cwd)  # noqa: S603 - our own argv
     deadline = started + timeout_s
+    tree_peak_kb, next_sample = 0, 0.0
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        if time.perf_counter() > deadline:
+        now = time.perf_counter()
+        if now > deadline:
             proc.kill()
             pid, status, usage = os.wait4(proc.pid, 0)
             break
+        if now >= next_sample:
+            tree_peak_kb, next_sample = max(tree_peak_kb, tree_rss_kb(proc.pid)), now + 0.05
         time.sleep(0.005)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
-    return Measured(proc.returncode, wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024.0)
+    own_mb = usage.ru_maxrss / 1024.0
+    return Measured(proc.returncode, wall, usage.ru_utime, usage.ru_stime, own_mb, max(own_mb, tree_peak_kb / 1024))
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid` (Linux /proc/PID/task/TID/children; empty where the kernel lacks it)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            found += [int(x) for x in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def tree_rss_kb(pid: int) -> int:
+    """The resident memory of `pid` and every descendant now, summed (the figure a memory ceiling is about)."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        total += _rss_kb(current)
+        todo += _children(current)
+    return total
 
 
 def run_capture(

@@ -24,13 +24,14 @@ from .realistic import realistic_steps
 from .scale import scale_steps
 from .seeds import ensure_azure_cli, seeds_step
 from .steps import Bench, EmulatorProcess
+from .workers import workers_steps
 from .worlds import CREDENTIAL_KINDS, Plan, write_world
 
 T = TypeVar("T")
 
 #: The steps `--only` can choose (all by default); those not run are recorded as skipped.
-STEP_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "seeds", "scale", "realistic", "lighthouse")
-_EMULATOR_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "seeds")
+STEP_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "workers", "seeds", "scale", "realistic", "lighthouse")
+_EMULATOR_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "workers", "seeds")
 
 
 def say(text: str) -> None:
@@ -53,6 +54,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         n=args.n, sequential_n=args.sequential_n, split_n=args.split_n, seeds_n=args.seeds_n,
         sweep_n=args.sweep_n, sweep=tuple(args.sweep), scale_rows=args.scale_rows,
         profile_n=args.profile_n if args.profile else 0,
+        workers_n=args.workers_n if "workers" in args.only else 0,
     )
     plan.build()
     return plan
@@ -97,8 +99,10 @@ def _emulator_steps(bench: Bench, args: argparse.Namespace, steps: dict[str, Any
     only = set(args.only)
     main_journal = bench.workdir / "link" / "journal.sqlite"
     for name, label, run_it in (
-        ("link", "link", lambda: bench.link_step("link", "link", journal=main_journal)),
-        ("rerun", "rerun", lambda: bench.link_step("rerun", "link", journal=main_journal)),
+        ("link", "link", lambda: bench.link_step("link", "link", journal=main_journal,
+                                                 concurrency=args.link_concurrency)),
+        ("rerun", "rerun", lambda: bench.link_step("rerun", "link", journal=main_journal,
+                                                   concurrency=args.link_concurrency)),
         ("sequential", "sequential", lambda: bench.link_step("sequential", "sequential", concurrency=1)),
     ):
         steps[name] = _step(label, run_it) if name in only else skipped(0, "not in --only")
@@ -107,6 +111,9 @@ def _emulator_steps(bench: Bench, args: argparse.Namespace, steps: dict[str, Any
         str(c): _step(f"sweep c={c}", partial(bench.link_step, f"sweep-{c}", f"sweep-{c}", concurrency=c))
         for c in bench.plan.sweep
     } if "sweep" in only else {}
+    steps["workers"] = _step("workers 1 vs 2", lambda: workers_steps(
+        bench, concurrency=args.link_concurrency, per_worker_cores=args.quota_per_worker, say=say,
+    )) if "workers" in only and bench.plan.workers_n else {}
     if args.profile:
         steps["profile"] = _step("profile", bench.profile_step)
     steps["seeds_way"] = _seeds_way(bench, args) if "seeds" in only else skipped(0, "not in --only")
@@ -133,7 +140,7 @@ def _main_emulator(bench: Bench, args: argparse.Namespace, meta: dict[str, Any],
 def _emulator_steps_skipped(steps: dict[str, Any]) -> None:
     for name in ("link", "rerun", "sequential", "seeds_way"):
         steps[name] = skipped(0, "not in --only")
-    steps["cpu_by_credential"], steps["concurrency_sweep"] = {}, {}
+    steps["cpu_by_credential"], steps["concurrency_sweep"], steps["workers"] = {}, {}, {}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -115,9 +115,10 @@ class Bench:
 
     def link_step(
         self, name: str, set_name: str, *, extra: Sequence[str] = (), journal: Path | None = None,
-        concurrency: int | None = None, wrap: Sequence[str] = (),
+        concurrency: int | None = None, wrap: Sequence[str] = (), prefix: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """Run `pal-orchestrator link` over one identity set; figures from wait4 and the stats delta."""
+        """Run `pal-orchestrator link` over one identity set; figures from wait4 and the stats delta.
+        `prefix` runs the whole command under another (a CPU quota's cgroup joiner)."""
         entries = self.plan.sets[set_name]
         step_dir = self.workdir / set_name
         step_dir.mkdir(exist_ok=True)
@@ -129,6 +130,7 @@ class Bench:
         argv = self.link_argv(inventory, journal, step_dir / f"reports-{name}", options)
         if wrap:  # a profiler runs the module itself: `wrap` ends in "-m", so drop "python -m"
             argv = [*wrap, *argv[2:]]
+        argv = [*prefix, *argv]
         load_before = os.getloadavg()[0]
         before = self.em.stats()
         with (step_dir / f"{name}.out").open("wb") as out, (step_dir / f"{name}.err").open("wb") as err:
@@ -144,6 +146,7 @@ class Bench:
                                 concurrency or DEFAULT_CONCURRENCY)
         result["latency_bound_ideal_s"] = ideal
         result["measured_vs_ideal"] = round(m.wall_s / ideal, 2) if ideal else None
+        result["ideal_share"] = round(ideal / m.wall_s, 3) if ideal and m.wall_s else None
         if m.exit_code != 0:
             log.warning("step %s: pal-orchestrator exited %s; see %s", name, m.exit_code, step_dir / f"{name}.err")
         return result

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 _COLUMNS = ("step", "N", "wall s", "id/s", "CPU ms/id", "peak RSS MB", "req/id", "emulator CPU s", "CPU-bound id/s",
-            "load 1m")
+            "tree RSS MB", "load 1m")
 
 
 def write_json(doc: dict[str, Any], out: Path) -> None:
@@ -39,6 +39,10 @@ def _step_rows(steps: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
     rows += [(f"cpu: {k}", v) for k, v in steps["cpu_by_credential"].items()]
     rows += [(f"sweep c={c}", v) for c, v in steps["concurrency_sweep"].items()]
+    workers = steps.get("workers") or {}
+    for mode in ("shared", "quota"):
+        rows += [(f"workers {mode} w={w}" + (f" ({s['cpu_quota_cores']:g} CPU)" if mode == "quota" else ""), s)
+                 for w, s in (workers.get(mode) or {}).items()]
     if "profile" in steps:
         rows.append(("profiled link", steps["profile"]))
     rows += [("seeds' way (az)", steps["seeds_way"]), ("inventory 100k", steps["inventory_scale"]),
@@ -61,7 +65,7 @@ def _steps_table(doc: dict[str, Any]) -> Table:
     for label, s in _step_rows(doc["steps"]):
         load = s.get("loadavg_1m")
         table.add_row(label, *(_fmt(s.get(k)) for k in STEP_KEYS), _fmt(s.get("cpu_bound_identities_per_s")),
-                      "→".join(f"{x:.1f}" for x in load) if load else "—")
+                      _fmt(s.get("tree_rss_mb")), "→".join(f"{x:.1f}" for x in load) if load else "—")
     return table
 
 
@@ -89,6 +93,13 @@ def _summary_lines(doc: dict[str, Any]) -> list[str]:
     marginal = {k: v.get("marginal_cpu_ms_per_identity") for k, v in steps["cpu_by_credential"].items()
                 if k != "baseline"}
     lines.append("marginal client CPU ms per identity: " + ", ".join(f"{k} {_fmt(v)}" for k, v in marginal.items()))
+    workers = steps.get("workers") or {}
+    if workers:
+        lines.append(f"workers 2 ÷ 1 (c={workers['concurrency']}): shared machine "
+                     f"{_fmt(workers.get('shared_ratio_2_vs_1'))}×  ·  client under a CPU quota of "
+                     f"{workers['per_worker_cores']:g} CPU per worker, the emulator on its own core: "
+                     f"{_fmt(workers.get('quota_ratio_2_vs_1'))}×")
+    lines.append(f"link share of the latency-bound ideal: {_fmt(steps['link'].get('ideal_share'))}")
     rec = doc["recommended_concurrency"]
     lines.append(f"recommended --concurrency: {rec['value']} ({rec['why']})")
     real = steps.get("realistic") or {}

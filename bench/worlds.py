@@ -25,6 +25,12 @@ FEDERATION_IDENTITY = {"client_id": "0e0e0e0e-0000-4000-8000-0000000000d1",
 FEDERATION_APP = "0e0e0e0e-0000-4000-8000-0000000000e1"
 
 
+#: The workers step: 1 and 2 workers, on the shared machine and under a CPU quota (bench/workers.py).
+WORKER_COUNTS = (1, 2)
+WORKER_MODES = ("shared", "quota")
+WORKER_SETS = tuple(f"workers-{mode}-{w}" for mode in WORKER_MODES for w in WORKER_COUNTS)
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One identity of the benchmark world, enough for a world entry and an inventory row."""
@@ -60,6 +66,7 @@ class Plan:
     sweep: tuple[int, ...] = (16, 32, 64, 128)
     scale_rows: int = 100_000
     profile_n: int = 0
+    workers_n: int = 0
     sets: dict[str, list[Entry]] = field(default_factory=dict)
 
     def build(self) -> None:
@@ -73,6 +80,9 @@ class Plan:
             self.sets[f"sweep-{c}"] = identity_set(f"sweep{j}", 0x50 + j, self.sweep_n)
         if self.profile_n:
             self.sets["profile"] = identity_set("prof", 0x60, self.profile_n)
+        if self.workers_n:
+            for j, name in enumerate(WORKER_SETS):
+                self.sets[name] = identity_set(f"wk{j}", 0x70 + j, self.workers_n)
 
     def all_entries(self) -> Iterator[Entry]:
         for entries in self.sets.values():

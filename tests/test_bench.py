@@ -17,7 +17,7 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
         "--n", "20", "--latency-ms", "1", "--sequential-n", "3", "--split-n", "3", "--sweep", "4",
         "--sweep-n", "5", "--scale-rows", "200", "--no-seeds", "--quiet", "--out", str(out),
         "--realistic-n", "4", "--realistic-sweep", "4", "--realistic-sweep-n", "4",
-        "--lighthouse-n", "9",
+        "--lighthouse-n", "9", "--workers-n", "6",
         "--workdir", str(tmp_path / "work"),
     ])
     assert code == 0
@@ -47,7 +47,13 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
     assert set(doc["ratios"]) >= {"link_vs_seeds_throughput", "link_vs_sequential_throughput",
                                   "latency_bound_ideal_s", "link_measured_s"}
     assert doc["ratios"]["latency_bound_ideal_s"] is not None
-    assert len(doc["targets"]) == 6
+    assert len(doc["targets"]) == 9
+    workers = steps["workers"]  # 1 and 2 workers, on the shared machine and (where cgroups allow) under a quota
+    for w in ("1", "2"):
+        assert workers["shared"][w]["statuses"] == {"linked": 6}
+        assert workers["quota"][w].get("skipped") or workers["quota"][w]["statuses"] == {"linked": 6}
+    assert workers["shared_ratio_2_vs_1"] is not None
+    assert steps["link"]["tree_rss_mb"] >= steps["link"]["peak_rss_mb"] > 0
     assert doc["recommended_concurrency"]["value"] == 4
     real = steps["realistic"]
     assert real["link"]["statuses"] == {"linked": 4} and real["sweep"]["4"]["statuses"] == {"linked": 4}
