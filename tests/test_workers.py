@@ -23,7 +23,7 @@ from test_reliability_faults import PARTNER, make_world, operator_env, options, 
 from test_reliability_secrets import assert_no_leak, canary_emulator, files_under, secret_needles, token_needles
 
 from orchestrator.emulator import Emulator, World
-from orchestrator.errors import UsageError
+from orchestrator.errors import OperatorAuthError, UsageError
 from orchestrator.journal import Journal
 from orchestrator.models import Command
 from orchestrator.run_options import RunOptions
@@ -185,6 +185,24 @@ def test_a_retry_after_is_honoured_by_the_worker_that_got_it_and_delays_no_other
         others = [q for q in arm if q.tenant not in {s.tenant_id for s in sick}
                   and mine[refused].time < q.time < mine[refused].time + 1.0]
         assert others, "one caller's Retry-After held up the others"
+
+
+def test_a_workers_failed_sign_in_is_the_runs_error_as_in_one_process(
+    emulator_factory: Callable[..., Emulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator cannot sign in to Key Vault: each worker's warm-up fails before any identity, and the parent
+    raises the same OperatorAuthError with the same message as an in-process run (exit 2, run closed)."""
+    em = emulator_factory(make_world(20))
+    operator_env(em, monkeypatch)
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "not-the-operator-secret")
+    inv = write_rows(tmp_path / "inv.csv", em, em.world.identities)
+    messages = []
+    for workers in (1, 2):
+        with pytest.raises(OperatorAuthError) as raised:
+            execute(options(em, inv, tmp_path / f"w{workers}", workers=workers))
+        messages.append(str(raised.value).split("Trace ID")[0])  # the service's trace IDs differ, nothing else
+    assert messages[0] == messages[1] and "Key Vault" in messages[0]
+    assert not _writes(em) and not [q for q in em.requests if q.service == "arm" and q.tenant]
 
 
 # -- options ------------------------------------------------------------------------------------------------
@@ -368,3 +386,19 @@ def test_an_interrupt_ends_the_workers_and_resume_finishes_the_run(
                              check=False)
     assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
     assert all(em.writes(r.tenant_id, r.object_id) == 1 for r in em.world.identities)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_kill_9_and_resume_with_two_workers_loses_nothing_and_writes_each_link_once(
+    emulator_factory: Callable[..., Emulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crash loop of test_reliability_crash (SIGKILL of `link` at random moments, then `--resume` until the
+    run completes; one outcome per identity, an intact journal, one write per link) with `--workers 2`."""
+    import test_reliability_crash as crash
+
+    plain = crash.link_argv
+    monkeypatch.setattr(crash, "link_argv", lambda *a, **k: [*plain(*a, **k), "--workers", "2"])
+    stats = crash.crash_loop(emulator_factory, tmp_path, kills=20, n=30, seed=17)
+    print(f"\nFIGURES crash workers=2: kills={stats.kills} mid_run={stats.kills_mid_run} episodes={stats.episodes}")
+    assert stats.kills >= 20
