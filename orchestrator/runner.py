@@ -2,8 +2,9 @@
 
 The runner owns the order of things: load and validate the inventory, lock the journal, record skipped rows,
 warm the operator's Key Vault access with one call per vault, fan out over a fixed pool of workers (never an
-unbounded gather), commit each outcome as it arrives, then finish the run and render the reports from the
-journal. An interrupt leaves the run unfinished so `--resume` can continue it.
+unbounded gather; in this process, or over worker processes with --workers: workers/), commit each outcome as it
+arrives, then finish the run and render the reports from the journal. An interrupt leaves the run unfinished so
+`--resume` can continue it.
 """
 
 from __future__ import annotations
@@ -178,6 +179,11 @@ def execute(
 
     The steps: check the options and load the inventory; open the journal and start (or resume) the run; fan out
     over the identities; finish the run and render its reports from the journal.
+
+    The fan-out runs in this process or over `options.workers` worker processes (workers/; unset: from the cores
+    and the run's size). A `sleep` or a recognizer factory other than recognition's own cannot cross to another
+    process: when a test injects one, the run stays in this process unless `options.workers` > 1 is explicit
+    (the workers then sleep for real and build the standard recognizer).
     """
     started = time.monotonic()
     inventory = _prepare(options, announce)

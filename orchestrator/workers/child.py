@@ -92,21 +92,37 @@ class RemotePrincipals:
 
 
 class RemoteGuard:
-    """The parent's partner-name guard: entered there (the first write per partner ID goes alone, run-wide)."""
+    """The parent's partner-name guard: entered there (the first write per partner ID goes alone, run-wide).
+
+    Once the parent has seen a partner ID's name its answers for that ID never change (NameGuard: a write no
+    longer goes alone and is not refused, a later confirm returns None), so they are remembered here and the
+    writes after the first cost no round trip."""
 
     def __init__(self, calls: Calls) -> None:
         self._calls = calls
+        self._open: set[str] = set()  # partner IDs whose writes go without the guard now
+        self._named: set[str] = set()  # partner IDs whose name the parent has recorded
 
     @asynccontextmanager
     async def writing(self, partner_id: str) -> AsyncIterator[bool]:
+        key = partner_id.strip().lower()
+        if key in self._open:
+            yield False
+            return
         token, alone = await self._calls.ask("guard_enter", partner_id)
+        if not alone:
+            self._open.add(key)
         try:
             yield bool(alone)
         finally:
             self._calls.tell("guard_exit", token)
 
     async def confirm(self, partner_id: str, name: str | None) -> SharedCause | None:
+        key = partner_id.strip().lower()
+        if key in self._named:
+            return None
         cause: SharedCause | None = await self._calls.ask("confirm", partner_id, name)
+        self._named.add(key)
         return cause
 
 

@@ -235,9 +235,8 @@ class WorkerPool:
         for release in worker.holds.values():
             release.set()
         async with self._gate:
-            if worker.in_flight or self._died is None:
-                self._died = self._died or worker
-            worker.in_flight.clear()
+            self._died = self._died or worker  # the first to die is the one the error names
+            worker.in_flight.clear()  # no outcome will come: --resume runs them again
             self._gate.notify_all()
 
     async def _serve(self, worker: _Worker, request: Request) -> None:
