@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import re
 import ssl
@@ -30,6 +31,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import (
+    AsyncHTTPPolicy,
     ContentDecodePolicy,
     HttpLoggingPolicy,
     RequestIdPolicy,
@@ -47,6 +49,7 @@ from azure.identity.aio import (
     EnvironmentCredential,
     ManagedIdentityCredential,
 )
+from azure.keyvault.secrets import __version__ as _keyvault_version
 from azure.keyvault.secrets.aio import SecretClient
 from azure.mgmt.core.policies import ARMHttpLoggingPolicy
 from cryptography import x509
@@ -158,27 +161,44 @@ class SharedTransport:
         return {**self.client_kwargs(), "policies": self._token_policies}
 
 
-def lean_policies(sdk_moniker: str, authentication: SansIOHTTPPolicy[Any, Any] | None, *, arm: bool) -> list[Any]:
-    """The pipeline of a run-wide ARM client or an identity's token credential, without the policies that do
-    nothing here but cost CPU on every request (~10 policy hops per request, 6 requests per identity).
+def lean_policies(
+    sdk_moniker: str, authentication: SansIOHTTPPolicy[Any, Any] | AsyncHTTPPolicy[Any, Any] | None, *, arm: bool,
+    keyvault: bool = False,
+) -> list[Any]:
+    """The pipeline of a run-wide client (ARM, Key Vault) or an identity's token credential, without the policies
+    that do nothing here but cost CPU on every request (~10 policy hops per request, 6 requests per identity).
 
     Kept: the client request ID and user agent (what Microsoft support and service logs see), JSON decoding, the
-    authorization, and the redacting HttpLoggingPolicy (`--debug`). Dropped: headers/proxy/custom-hook policies
-    (nothing configured), the SDK's retry policy (off: `retry_total=0`, our Retrier owns retries), the tracing
-    and network-trace policies (off), redirects (the transport never follows one, so a bearer token never leaves
-    for another host; a 3xx is an error), and ARM's auto resource-provider registration (a POST to the customer's
-    subscription that the tool must never send). Every policy here is SansIO: instances may be shared.
+    authorization (Key Vault: the SDK's own challenge policy), and the redacting HttpLoggingPolicy when its log
+    is on (`--debug`; the logging is configured before any client is built). Dropped: headers/proxy/custom-hook
+    policies (nothing configured), the SDK's retry policy (off: `retry_total=0`, our Retrier owns retries), the
+    tracing and network-trace policies (off), redirects (the transport never follows one, so a bearer token never
+    leaves for another host; a 3xx is an error), and ARM's auto resource-provider registration (a POST to the
+    customer's subscription that the tool must never send). Every policy here but the Key Vault challenge policy
+    is SansIO and may be shared; that one belongs to one client.
     """
-    logging_policy = ARMHttpLoggingPolicy() if arm else HttpLoggingPolicy()
     policies: list[Any] = [RequestIdPolicy(), UserAgentPolicy(sdk_moniker=sdk_moniker), ContentDecodePolicy(),
                            _CallOptions()]
     if authentication is not None:
         policies.append(authentication)
-    policies.append(logging_policy)
+    if logging.getLogger(_HTTP_LOG).isEnabledFor(logging.INFO):
+        logging_policy = ARMHttpLoggingPolicy() if arm else HttpLoggingPolicy()
+        if keyvault:  # what the SecretClient's own logging policy lets through
+            logging_policy.allowed_header_names.update(
+                {"x-ms-keyvault-network-info", "x-ms-keyvault-region", "x-ms-keyvault-service-version"})
+        policies.append(logging_policy)
     return policies
 
 
+#: The logger of azure-core's HttpLoggingPolicy (and ARM's): `--debug` sets the `azure` loggers to INFO.
+_HTTP_LOG = "azure.core.pipeline.policies.http_logging_policy"
 _IDENTITY_MONIKER = f"identity/{_identity_version}"
+_KEYVAULT_MONIKER = f"keyvault-secrets/{_keyvault_version}"
+
+try:  # the SDK's own challenge policy (it verifies the challenge's resource); not re-exported publicly
+    from azure.keyvault.secrets._shared import AsyncChallengeAuthPolicy as _KeyVaultChallenge
+except ImportError:  # a layout this build does not know: the SecretClient keeps its stock pipeline
+    _KeyVaultChallenge = None  # type: ignore[assignment,misc]
 
 
 class _CallOptions(SansIOHTTPPolicy[HttpRequest, AsyncHttpResponse]):
@@ -239,12 +259,11 @@ class VaultReader:
     def client(self, vault_url: str) -> SecretClient:
         found = self._clients.get(vault_url)
         if found is None:
-            found = SecretClient(
-                vault_url,
-                self._credential,
-                verify_challenge_resource=self._verify,
-                **self._transport.client_kwargs(),
-            )
+            kwargs = self._transport.client_kwargs()
+            if _KeyVaultChallenge is not None:
+                challenge = _KeyVaultChallenge(self._credential, verify_challenge_resource=self._verify)
+                kwargs["policies"] = lean_policies(_KEYVAULT_MONIKER, challenge, arm=False, keyvault=True)
+            found = SecretClient(vault_url, self._credential, verify_challenge_resource=self._verify, **kwargs)
             self._clients[vault_url] = found
         return found
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from orchestrator.credentials import IdentityFailure, parse_certificate
+from orchestrator.credentials import (
+    IdentityFailure,
+    SharedTransport,
+    VaultReader,
+    _NoCredential,
+    lean_policies,
+    parse_certificate,
+)
 from orchestrator.emulator.crypto import make_client_certificate, pool_key
 from orchestrator.models import Status
 
@@ -45,3 +55,48 @@ def test_garbage_is_credential_invalid_without_echoing_it() -> None:
         parse_certificate(secret_like, "application/x-pkcs12")
     assert info.value.status is Status.CREDENTIAL_INVALID
     assert secret_like not in info.value.message
+
+
+def _policy_types(client: Any) -> list[str]:
+    return [type(getattr(p, "_policy", p)).__name__ for p in client._client._client._pipeline._impl_policies]
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_vault_client_is_lean_and_keeps_the_challenge_policy(verify: bool) -> None:
+    """The Key Vault client runs the SDK's own challenge policy (verifying the challenge's resource as asked)
+    and none of the policies that do nothing here (retry, redirect, tracing, …); no HTTP log policy while the
+    HTTP log is off."""
+    from azure.keyvault.secrets._shared import AsyncChallengeAuthPolicy
+
+    async def build() -> None:
+        async with SharedTransport(ca_bundle=None, limit=4, timeout_s=5) as transport:
+            reader = VaultReader(_NoCredential(), transport, verify_challenge_resource=verify)
+            client = reader.client("https://vault.example")
+            assert _policy_types(client) == ["RequestIdPolicy", "UserAgentPolicy", "ContentDecodePolicy",
+                                             "_CallOptions", "AsyncChallengeAuthPolicy"]
+            challenge = [p for p in client._client._client._pipeline._impl_policies
+                         if isinstance(p, AsyncChallengeAuthPolicy)]
+            assert challenge[0]._verify_challenge_resource is verify
+            await reader.close()
+
+    asyncio.run(build())
+
+
+def test_debug_keeps_the_redacting_http_log() -> None:
+    """With the HTTP log on (`--debug`), every lean pipeline ends in the SDK's redacting HttpLoggingPolicy."""
+    http_log = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+    level = http_log.level
+
+    async def build() -> None:
+        async with SharedTransport(ca_bundle=None, limit=4, timeout_s=5) as transport:
+            reader = VaultReader(_NoCredential(), transport, verify_challenge_resource=True)
+            assert _policy_types(reader.client("https://vault.example"))[-1] == "HttpLoggingPolicy"
+            await reader.close()
+
+    http_log.setLevel(logging.INFO)
+    try:
+        asyncio.run(build())
+        assert type(lean_policies("x/1", None, arm=True)[-1]).__name__ == "ARMHttpLoggingPolicy"
+    finally:
+        http_log.setLevel(level)
+    assert all(type(p).__name__ != "HttpLoggingPolicy" for p in lean_policies("x/1", None, arm=False))
