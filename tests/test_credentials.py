@@ -100,3 +100,17 @@ def test_debug_keeps_the_redacting_http_log() -> None:
     finally:
         http_log.setLevel(level)
     assert all(type(p).__name__ != "HttpLoggingPolicy" for p in lean_policies("x/1", None, arm=False))
+
+
+def test_identity_token_credentials_keep_no_token() -> None:
+    """An identity's credential gets one token in its life: its cache neither finds nor keeps one."""
+    from msal import TokenCache
+
+    async def kwargs() -> dict[str, Any]:
+        async with SharedTransport(ca_bundle=None, limit=4, timeout_s=5) as transport:
+            return transport.token_kwargs()
+
+    cache = asyncio.run(kwargs())["cache"]
+    cache.add({"client_id": "c", "scope": ["s"], "token_endpoint": "https://login.example/t/oauth2/v2.0/token",
+               "response": {"access_token": "secret-token", "expires_in": 3600, "token_type": "Bearer"}})
+    assert list(cache.search(TokenCache.CredentialType.ACCESS_TOKEN, target=["s"])) == []
