@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import logging
 import os
 import re
 import ssl
@@ -31,12 +30,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import (
-    AsyncHTTPPolicy,
-    ContentDecodePolicy,
-    HttpLoggingPolicy,
-    RequestIdPolicy,
     SansIOHTTPPolicy,
-    UserAgentPolicy,
 )
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import AsyncHttpResponse, HttpRequest
@@ -51,15 +45,14 @@ from azure.identity.aio import (
 )
 from azure.keyvault.secrets import __version__ as _keyvault_version
 from azure.keyvault.secrets.aio import SecretClient
-from azure.mgmt.core.policies import ARMHttpLoggingPolicy
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from msal import TokenCache
 
 from .errors import UsageError
 from .models import CredentialType, Identity, SharedCause, Status
+from .pipeline import SINGLE_USE_CACHE, lean_policies
 from .settings import Endpoints
 
 PKCS12 = "application/x-pkcs12"
@@ -157,58 +150,12 @@ class SharedTransport:
 
     def token_kwargs(self) -> dict[str, Any]:
         """`client_kwargs` for an identity's token credential, with the lean pipeline (`lean_policies`) and no
-        token cache (`_SingleUseCache`)."""
+        token cache (`pipeline.SingleUseCache`)."""
         if self._token_policies is None:
             self._token_policies = lean_policies(_IDENTITY_MONIKER, None, arm=False)
-        return {**self.client_kwargs(), "policies": self._token_policies, "cache": _SINGLE_USE_CACHE}
+        return {**self.client_kwargs(), "policies": self._token_policies, "cache": SINGLE_USE_CACHE}
 
 
-class _SingleUseCache(TokenCache):  # type: ignore[misc]  # msal is untyped
-    """The token cache of an identity's credential, which gets one token in its life (a fresh credential per
-    sign-in attempt): nothing to find, nothing worth keeping. azure-identity's default, an MSAL TokenCache per
-    credential, searched before and filled after each request, cost ~0.08 ms per sign-in, and kept the token."""
-
-    def search(self, credential_type: Any, target: Any = None, query: Any = None, *, now: Any = None) -> Any:
-        return iter(())
-
-    def add(self, event: Any, now: Any = None) -> None:
-        return None
-
-
-_SINGLE_USE_CACHE = _SingleUseCache()
-
-
-def lean_policies(
-    sdk_moniker: str, authentication: SansIOHTTPPolicy[Any, Any] | AsyncHTTPPolicy[Any, Any] | None, *, arm: bool,
-    keyvault: bool = False,
-) -> list[Any]:
-    """The pipeline of a run-wide client (ARM, Key Vault) or an identity's token credential, without the policies
-    that do nothing here but cost CPU on every request (~10 policy hops per request, 6 requests per identity).
-
-    Kept: the client request ID and user agent (what Microsoft support and service logs see), JSON decoding, the
-    authorization (Key Vault: the SDK's own challenge policy), and the redacting HttpLoggingPolicy when its log
-    is on (`--debug`; the logging is configured before any client is built). Dropped: headers/proxy/custom-hook
-    policies (nothing configured), the SDK's retry policy (off: `retry_total=0`, our Retrier owns retries), the
-    tracing and network-trace policies (off), redirects (the transport never follows one, so a bearer token never
-    leaves for another host; a 3xx is an error), and ARM's auto resource-provider registration (a POST to the
-    customer's subscription that the tool must never send). Every policy here but the Key Vault challenge policy
-    is SansIO and may be shared; that one belongs to one client.
-    """
-    policies: list[Any] = [RequestIdPolicy(), UserAgentPolicy(sdk_moniker=sdk_moniker), ContentDecodePolicy(),
-                           _CallOptions()]
-    if authentication is not None:
-        policies.append(authentication)
-    if logging.getLogger(_HTTP_LOG).isEnabledFor(logging.INFO):
-        logging_policy = ARMHttpLoggingPolicy() if arm else HttpLoggingPolicy()
-        if keyvault:  # what the SecretClient's own logging policy lets through
-            logging_policy.allowed_header_names.update(
-                {"x-ms-keyvault-network-info", "x-ms-keyvault-region", "x-ms-keyvault-service-version"})
-        policies.append(logging_policy)
-    return policies
-
-
-#: The logger of azure-core's HttpLoggingPolicy (and ARM's): `--debug` sets the `azure` loggers to INFO.
-_HTTP_LOG = "azure.core.pipeline.policies.http_logging_policy"
 _IDENTITY_MONIKER = f"identity/{_identity_version}"
 _KEYVAULT_MONIKER = f"keyvault-secrets/{_keyvault_version}"
 
@@ -216,23 +163,6 @@ try:  # the SDK's own challenge policy (it verifies the challenge's resource); n
     from azure.keyvault.secrets._shared import AsyncChallengeAuthPolicy as _KeyVaultChallenge
 except ImportError:  # a layout this build does not know: the SecretClient keeps its stock pipeline
     _KeyVaultChallenge = None  # type: ignore[assignment,misc]
-
-
-class _CallOptions(SansIOHTTPPolicy[HttpRequest, AsyncHttpResponse]):
-    """Stands where the SDK's headers, retry and redirect policies were: applies per-call `headers` and consumes
-    the per-call retry/redirect options the SDK passes (azure-identity sends `retry_on_methods`), which would
-    otherwise reach aiohttp as unknown arguments. Our Retrier owns retries and the timeout of each attempt."""
-
-    _CONSUMED = ("retry_total", "retry_connect", "retry_read", "retry_status", "retry_backoff_factor",
-                 "retry_backoff_max", "retry_on_methods", "retry_mode", "timeout", "permit_redirects", "redirect_max")
-
-    def on_request(self, request: PipelineRequest[HttpRequest]) -> None:
-        options = request.context.options
-        headers = options.pop("headers", None)
-        if headers:
-            request.http_request.headers.update(headers)
-        for name in self._CONSUMED:
-            options.pop(name, None)
 
 
 # -- the operator's Key Vault access ---------------------------------------------------------------

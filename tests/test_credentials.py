@@ -16,11 +16,11 @@ from orchestrator.credentials import (
     SharedTransport,
     VaultReader,
     _NoCredential,
-    lean_policies,
     parse_certificate,
 )
 from orchestrator.emulator.crypto import make_client_certificate, pool_key
 from orchestrator.models import Status
+from orchestrator.pipeline import lean_policies
 
 
 def test_plain_pfx_fast_path_matches_cryptography_loader() -> None:
@@ -73,7 +73,7 @@ def test_vault_client_is_lean_and_keeps_the_challenge_policy(verify: bool) -> No
             reader = VaultReader(_NoCredential(), transport, verify_challenge_resource=verify)
             client = reader.client("https://vault.example")
             assert _policy_types(client) == ["RequestIdPolicy", "UserAgentPolicy", "ContentDecodePolicy",
-                                             "_CallOptions", "AsyncChallengeAuthPolicy"]
+                                             "CallOptions", "AsyncChallengeAuthPolicy"]
             challenge = [p for p in client._client._client._pipeline._impl_policies
                          if isinstance(p, AsyncChallengeAuthPolicy)]
             assert challenge[0]._verify_challenge_resource is verify
