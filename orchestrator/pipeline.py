@@ -37,12 +37,15 @@ def lean_policies(
     policies (nothing configured), the SDK's retry policy (off: `retry_total=0`, our Retrier owns retries), the
     tracing and network-trace policies (off), redirects (the transport never follows one, so a bearer token never
     leaves for another host; a 3xx is an error), and ARM's auto resource-provider registration (a POST to the
-    customer's subscription that the tool must never send). Every policy here but the Key Vault challenge policy
-    is SansIO and may be shared; that one belongs to one client.
+    customer's subscription that the tool must never send). The SansIO policies run as one `Chain` (one hop);
+    every policy here but the Key Vault challenge policy may be shared; that one belongs to one client.
     """
-    policies: list[Any] = [RequestIdPolicy(), UserAgentPolicy(sdk_moniker=sdk_moniker), ContentDecodePolicy(),
-                           CallOptions()]
-    if authentication is not None:
+    chained: list[SansIOHTTPPolicy[Any, Any]] = [
+        RequestIdPolicy(), UserAgentPolicy(sdk_moniker=sdk_moniker), ContentDecodePolicy(), CallOptions()]
+    if isinstance(authentication, SansIOHTTPPolicy):
+        chained.append(authentication)
+    policies: list[Any] = [Chain(*chained)]
+    if isinstance(authentication, AsyncHTTPPolicy):
         policies.append(authentication)
     if logging.getLogger(_HTTP_LOG).isEnabledFor(logging.INFO):
         logging_policy = ARMHttpLoggingPolicy() if arm else HttpLoggingPolicy()
@@ -72,6 +75,37 @@ class CallOptions(SansIOHTTPPolicy[HttpRequest, AsyncHttpResponse]):
             request.http_request.headers.update(headers)
         for name in self._CONSUMED:
             options.pop(name, None)
+
+    def on_response(self, request: PipelineRequest[HttpRequest], response: Any) -> None:
+        """Runs before ContentDecodePolicy decodes the body: a body declared `charset=utf-8` is UTF-8, which is
+        what azure-core would find by parsing the header with `email.message` (~20 µs per response)."""
+        http = response.http_response
+        if http.headers.get("Content-Type", "").lower().replace(" ", "") == _UTF8_JSON:
+            http.encoding = "utf-8"
+
+
+_UTF8_JSON = "application/json;charset=utf-8"
+
+
+class Chain(SansIOHTTPPolicy[HttpRequest, AsyncHttpResponse]):
+    """Synchronous SansIO policies run as one pipeline hop, in the order the pipeline would run them: each hop of
+    azure-core's async pipeline costs a coroutine frame and an awaitable check per request, each way."""
+
+    def __init__(self, *policies: SansIOHTTPPolicy[Any, Any]) -> None:
+        self.policies = policies
+        self._unwind = tuple(reversed(policies))
+
+    def on_request(self, request: PipelineRequest[HttpRequest]) -> None:
+        for policy in self.policies:
+            policy.on_request(request)
+
+    def on_response(self, request: PipelineRequest[HttpRequest], response: Any) -> None:
+        for policy in self._unwind:
+            policy.on_response(request, response)
+
+    def on_exception(self, request: PipelineRequest[HttpRequest]) -> None:
+        for policy in self._unwind:
+            policy.on_exception(request)
 
 
 class SingleUseCache(TokenCache):  # type: ignore[misc]  # msal is untyped

@@ -20,7 +20,7 @@ from orchestrator.credentials import (
 )
 from orchestrator.emulator.crypto import make_client_certificate, pool_key
 from orchestrator.models import Status
-from orchestrator.pipeline import lean_policies
+from orchestrator.pipeline import Chain, lean_policies
 
 
 def test_plain_pfx_fast_path_matches_cryptography_loader() -> None:
@@ -58,7 +58,12 @@ def test_garbage_is_credential_invalid_without_echoing_it() -> None:
 
 
 def _policy_types(client: Any) -> list[str]:
-    return [type(getattr(p, "_policy", p)).__name__ for p in client._client._client._pipeline._impl_policies]
+    """The policies of a client's pipeline, those run as one Chain listed one by one."""
+    names: list[str] = []
+    for runner in client._client._client._pipeline._impl_policies:
+        policy = getattr(runner, "_policy", runner)
+        names += [type(p).__name__ for p in policy.policies] if isinstance(policy, Chain) else [type(policy).__name__]
+    return names
 
 
 @pytest.mark.parametrize("verify", [True, False])
@@ -114,3 +119,46 @@ def test_identity_token_credentials_keep_no_token() -> None:
     cache.add({"client_id": "c", "scope": ["s"], "token_endpoint": "https://login.example/t/oauth2/v2.0/token",
                "response": {"access_token": "secret-token", "expires_in": 3600, "token_type": "Bearer"}})
     assert list(cache.search(TokenCache.CredentialType.ACCESS_TOKEN, target=["s"])) == []
+
+
+def test_chain_runs_its_policies_as_the_pipeline_would() -> None:
+    """One hop, same order: requests through the policies in order, responses and exceptions in reverse."""
+    from azure.core.pipeline import PipelineContext, PipelineRequest, PipelineResponse
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+    from azure.core.rest import HttpRequest
+
+    seen: list[str] = []
+
+    class Step(SansIOHTTPPolicy[Any, Any]):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def on_request(self, request: Any) -> None:
+            seen.append(f"req {self.name}")
+
+        def on_response(self, request: Any, response: Any) -> None:
+            seen.append(f"resp {self.name}")
+
+        def on_exception(self, request: Any) -> None:
+            seen.append(f"exc {self.name}")
+
+    chain = Chain(Step("a"), Step("b"))
+    request = PipelineRequest(HttpRequest("GET", "https://x.example/"), PipelineContext(None))
+    chain.on_request(request)
+    chain.on_response(request, PipelineResponse(request.http_request, None, request.context))  # type: ignore[arg-type]
+    chain.on_exception(request)
+    assert seen == ["req a", "req b", "resp b", "resp a", "exc b", "exc a"]
+
+
+def test_utf8_json_bodies_skip_the_charset_parse_only_when_declared() -> None:
+    """`application/json; charset=utf-8` is decoded as UTF-8 without parsing the header; anything else is left
+    to azure-core's own detection."""
+    from types import SimpleNamespace
+
+    from orchestrator.pipeline import CallOptions
+
+    for content_type, expected in (("application/json; charset=utf-8", "utf-8"), ("application/json", None),
+                                   ('application/json; charset="latin-1"', None), ("text/html", None)):
+        http = SimpleNamespace(headers={"Content-Type": content_type}, encoding=None)
+        CallOptions().on_response(None, SimpleNamespace(http_response=http))  # type: ignore[arg-type]
+        assert http.encoding == expected
