@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from orchestrator.credentials import IdentityFailure, parse_certificate
+from orchestrator.credentials import (
+    IdentityFailure,
+    SharedTransport,
+    VaultReader,
+    _NoCredential,
+    parse_certificate,
+)
 from orchestrator.emulator.crypto import make_client_certificate, pool_key
 from orchestrator.models import Status
+from orchestrator.pipeline import Chain, lean_policies
 
 
 def test_plain_pfx_fast_path_matches_cryptography_loader() -> None:
@@ -45,3 +55,110 @@ def test_garbage_is_credential_invalid_without_echoing_it() -> None:
         parse_certificate(secret_like, "application/x-pkcs12")
     assert info.value.status is Status.CREDENTIAL_INVALID
     assert secret_like not in info.value.message
+
+
+def _policy_types(client: Any) -> list[str]:
+    """The policies of a client's pipeline, those run as one Chain listed one by one."""
+    names: list[str] = []
+    for runner in client._client._client._pipeline._impl_policies:
+        policy = getattr(runner, "_policy", runner)
+        names += [type(p).__name__ for p in policy.policies] if isinstance(policy, Chain) else [type(policy).__name__]
+    return names
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_vault_client_is_lean_and_keeps_the_challenge_policy(verify: bool) -> None:
+    """The Key Vault client runs the SDK's own challenge policy (verifying the challenge's resource as asked)
+    and none of the policies that do nothing here (retry, redirect, tracing, …); no HTTP log policy while the
+    HTTP log is off."""
+    from azure.keyvault.secrets._shared import AsyncChallengeAuthPolicy
+
+    async def build() -> None:
+        async with SharedTransport(ca_bundle=None, limit=4, timeout_s=5) as transport:
+            reader = VaultReader(_NoCredential(), transport, verify_challenge_resource=verify)
+            client = reader.client("https://vault.example")
+            assert _policy_types(client) == ["RequestIdPolicy", "UserAgentPolicy", "ContentDecodePolicy",
+                                             "CallOptions", "AsyncChallengeAuthPolicy"]
+            challenge = [p for p in client._client._client._pipeline._impl_policies
+                         if isinstance(p, AsyncChallengeAuthPolicy)]
+            assert challenge[0]._verify_challenge_resource is verify
+            await reader.close()
+
+    asyncio.run(build())
+
+
+def test_debug_keeps_the_redacting_http_log() -> None:
+    """With the HTTP log on (`--debug`), every lean pipeline ends in the SDK's redacting HttpLoggingPolicy."""
+    http_log = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+    level = http_log.level
+
+    async def build() -> None:
+        async with SharedTransport(ca_bundle=None, limit=4, timeout_s=5) as transport:
+            reader = VaultReader(_NoCredential(), transport, verify_challenge_resource=True)
+            assert _policy_types(reader.client("https://vault.example"))[-1] == "HttpLoggingPolicy"
+            await reader.close()
+
+    http_log.setLevel(logging.INFO)
+    try:
+        asyncio.run(build())
+        assert type(lean_policies("x/1", None, arm=True)[-1]).__name__ == "ARMHttpLoggingPolicy"
+    finally:
+        http_log.setLevel(level)
+    assert all(type(p).__name__ != "HttpLoggingPolicy" for p in lean_policies("x/1", None, arm=False))
+
+
+def test_identity_token_credentials_keep_no_token() -> None:
+    """An identity's credential gets one token in its life: its cache neither finds nor keeps one."""
+    from msal import TokenCache
+
+    async def kwargs() -> dict[str, Any]:
+        async with SharedTransport(ca_bundle=None, limit=4, timeout_s=5) as transport:
+            return transport.token_kwargs()
+
+    cache = asyncio.run(kwargs())["cache"]
+    cache.add({"client_id": "c", "scope": ["s"], "token_endpoint": "https://login.example/t/oauth2/v2.0/token",
+               "response": {"access_token": "secret-token", "expires_in": 3600, "token_type": "Bearer"}})
+    assert list(cache.search(TokenCache.CredentialType.ACCESS_TOKEN, target=["s"])) == []
+
+
+def test_chain_runs_its_policies_as_the_pipeline_would() -> None:
+    """One hop, same order: requests through the policies in order, responses and exceptions in reverse."""
+    from azure.core.pipeline import PipelineContext, PipelineRequest, PipelineResponse
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+    from azure.core.rest import HttpRequest
+
+    seen: list[str] = []
+
+    class Step(SansIOHTTPPolicy[Any, Any]):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def on_request(self, request: Any) -> None:
+            seen.append(f"req {self.name}")
+
+        def on_response(self, request: Any, response: Any) -> None:
+            seen.append(f"resp {self.name}")
+
+        def on_exception(self, request: Any) -> None:
+            seen.append(f"exc {self.name}")
+
+    chain = Chain(Step("a"), Step("b"))
+    request = PipelineRequest(HttpRequest("GET", "https://x.example/"), PipelineContext(None))
+    chain.on_request(request)
+    chain.on_response(request, PipelineResponse(request.http_request, None, request.context))  # type: ignore[arg-type]
+    chain.on_exception(request)
+    assert seen == ["req a", "req b", "resp b", "resp a", "exc b", "exc a"]
+
+
+def test_utf8_json_bodies_skip_the_charset_parse_only_when_declared() -> None:
+    """`application/json; charset=utf-8` is decoded as UTF-8 without parsing the header; anything else is left
+    to azure-core's own detection."""
+    from types import SimpleNamespace
+
+    from orchestrator.pipeline import CallOptions
+
+    for content_type, expected in (("application/json; charset=utf-8", "utf-8"), ("application/json", None),
+                                   ('application/json; charset="latin-1"', None), ("text/html", None)):
+        http = SimpleNamespace(headers={"Content-Type": content_type}, encoding=None)
+        CallOptions().on_response(None, SimpleNamespace(http_response=http))  # type: ignore[arg-type]
+        assert http.encoding == expected

@@ -43,8 +43,10 @@ def _run(
     exit_code: Callable[[RunResult], int] = lambda result: result.exit_code,
     **kwargs: Any,
 ) -> None:
+    from ..gctuning import tune_for_batch
     from ..runner import execute
 
+    tune_for_batch()  # the SDKs are imported by now
     _configure_logging(shared["debug"])
     if inventory is None and not kwargs.get("self_link"):
         err.print("error: give an INVENTORY file, or --self to act on the identity you are signed in as")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
+import os
 import re
 import signal
 import ssl
@@ -26,6 +28,7 @@ from typing import IO, Any
 
 import yaml
 
+from ..gctuning import tune_for_batch
 from .server import EmulatorServer, build_fault_state, coerce_world
 from .tls import prepare_tls
 from .wire import parse_wire_args
@@ -88,11 +91,13 @@ def run_emulator(
     `wire` ({name: value}, see wire.py) wins over the world file's `wire:`; a bad one raises WireError.
     """
     stream = out or sys.stdout
+    tune_for_batch()  # loading a big world allocates millions of objects: fewer collections while it loads
     world = coerce_world(world_path)
     faults = build_fault_state(world, faults=_load_faults(faults_path), latency_s=latency_ms / 1000.0, seed=seed)
     server = EmulatorServer(world, faults)
     server.wire = server.wire.updated(wire, where="--wire")
     ca_path, ctx, tmp = prepare_tls(Path(ca_dir) if ca_dir else None)
+    tune_for_batch()  # the world (every key and certificate) stays alive: out of every full collection
 
     async def main() -> None:
         await server.start(ctx, port)
@@ -109,9 +114,16 @@ def run_emulator(
         finally:
             await server.stop()
 
+    profile = os.environ.get("PAL_EMULATOR_PROFILE")  # dev only: pstats of the serving process, written at exit
+    profiler = cProfile.Profile() if profile else None
     try:
+        if profiler is not None:
+            profiler.enable()
         asyncio.run(main())
     finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
         if tmp is not None:
             tmp.cleanup()
 

@@ -10,6 +10,7 @@ unmodified Azure SDKs use, so tests exercise TLS, challenge auth, error mapping 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from collections.abc import Mapping
@@ -152,8 +153,7 @@ class EmulatorServer(Core):
         *,
         status: int | None = None,
     ) -> web.Response:
-        query = [(k, v) for k, v in parse_qsl(request.query_string, keep_blank_values=True) if k in _LOG_QUERY_KEYS]
-        path = request.path + ("?" + urlencode(query) if query else "")
+        path = request.path + _logged_query(request.query_string)
         code = status if status is not None else (response.status if response is not None else 0)
         self.requests.append(RequestRecord(
             time.time(), service, request.method, path, tenant, code,
@@ -179,6 +179,13 @@ class EmulatorServer(Core):
             return web.json_response({"error": {"code": kv_code, "message": message}}, status=status, headers=headers)
         arm_code = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}[status]
         return arm_error(status, arm_code, message, headers)
+
+
+@functools.lru_cache(maxsize=4096)
+def _logged_query(query_string: str) -> str:
+    """`?…` with the logged keys of a query string, or "" (most requests repeat a few query strings: cached)."""
+    query = [(k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k in _LOG_QUERY_KEYS]
+    return "?" + urlencode(query) if query else ""
 
 
 def build_fault_state(
