@@ -15,8 +15,17 @@ import gc
 #: gen-0 allocations between collections, then gen-0 collections per gen-1, gen-1 per gen-2 (CPython: 700, 10, 10)
 BATCH_THRESHOLDS = (20_000, 20, 20)
 
+_frozen = False
 
-def tune_for_batch() -> None:
-    """Call once the long-lived objects exist (imports done), before the work starts. Idempotent."""
-    gc.freeze()
+
+def tune_for_batch(*, freeze: bool = True) -> None:
+    """Call once the long-lived objects exist (imports done), before the work starts.
+
+    The heap is frozen once per process: a process that runs several commands (a test session calling the CLI
+    in-process) would otherwise freeze the cycles that became garbage between them, for good.
+    """
+    global _frozen
     gc.set_threshold(*BATCH_THRESHOLDS)
+    if freeze and not _frozen:
+        gc.freeze()
+        _frozen = True

@@ -91,7 +91,7 @@ def run_emulator(
     `wire` ({name: value}, see wire.py) wins over the world file's `wire:`; a bad one raises WireError.
     """
     stream = out or sys.stdout
-    tune_for_batch()  # loading a big world allocates millions of objects: fewer collections while it loads
+    tune_for_batch(freeze=False)  # loading a big world allocates millions of objects: fewer collections
     world = coerce_world(world_path)
     faults = build_fault_state(world, faults=_load_faults(faults_path), latency_s=latency_ms / 1000.0, seed=seed)
     server = EmulatorServer(world, faults)
