@@ -98,14 +98,17 @@ def _emulator_steps(bench: Bench, args: argparse.Namespace, steps: dict[str, Any
     """Every step that needs the main emulator, in order, into `steps` (those `--only` leaves out: skipped)."""
     only = set(args.only)
     main_journal = bench.workdir / "link" / "journal.sqlite"
-    for name, label, run_it in (
+    for name, group, run_it in (
         ("link", "link", lambda: bench.link_step("link", "link", journal=main_journal,
                                                  concurrency=args.link_concurrency)),
         ("rerun", "rerun", lambda: bench.link_step("rerun", "link", journal=main_journal,
                                                    concurrency=args.link_concurrency)),
+        # the same link in one process: the client's own CPU per identity, without the workers' overhead
+        ("link_one_process", "link", lambda: bench.link_step(
+            "link-one", "link-one", extra=["--workers", "1"], concurrency=args.link_concurrency)),
         ("sequential", "sequential", lambda: bench.link_step("sequential", "sequential", concurrency=1)),
     ):
-        steps[name] = _step(label, run_it) if name in only else skipped(0, "not in --only")
+        steps[name] = _step(name, run_it) if group in only else skipped(0, "not in --only")
     steps["cpu_by_credential"] = _cpu_by_credential(bench) if "cpu" in only else {}
     steps["concurrency_sweep"] = {
         str(c): _step(f"sweep c={c}", partial(bench.link_step, f"sweep-{c}", f"sweep-{c}", concurrency=c))
@@ -138,7 +141,7 @@ def _main_emulator(bench: Bench, args: argparse.Namespace, meta: dict[str, Any],
 
 
 def _emulator_steps_skipped(steps: dict[str, Any]) -> None:
-    for name in ("link", "rerun", "sequential", "seeds_way"):
+    for name in ("link", "rerun", "link_one_process", "sequential", "seeds_way"):
         steps[name] = skipped(0, "not in --only")
     steps["cpu_by_credential"], steps["concurrency_sweep"], steps["workers"] = {}, {}, {}
 

@@ -33,8 +33,9 @@ def _fmt(value: Any) -> str:
 def _step_rows(steps: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(label, step) for every row of the steps table, in the order they ran."""
     rows: list[tuple[str, dict[str, Any]]] = [
-        (f"link (c={steps['link'].get('concurrency')})", steps["link"]),
+        (f"link (c={steps['link'].get('concurrency')}, default --workers)", steps["link"]),
         ("re-run (read-only)", steps["rerun"]),
+        ("link, --workers 1", steps.get("link_one_process") or {}),
         ("sequential (c=1)", steps["sequential"]),
     ]
     rows += [(f"cpu: {k}", v) for k, v in steps["cpu_by_credential"].items()]

@@ -71,6 +71,7 @@ class Plan:
 
     def build(self) -> None:
         self.sets["link"] = identity_set("main", 0x10, self.n)
+        self.sets["link-one"] = identity_set("one", 0x18, self.n)  # the same link in one process (--workers 1)
         self.sets["baseline"] = identity_set("base", 0x20, 1, ("secret",))
         for j, kind in enumerate(CREDENTIAL_KINDS):
             self.sets[f"split-{kind}"] = identity_set(f"split{j}", 0x21 + j, self.split_n, (kind,))

@@ -38,6 +38,7 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
     assert steps["link"]["statuses"] == {"linked": 20}
     assert steps["rerun"]["statuses"] == {"already_linked": 20}
     assert steps["rerun"]["writes"] == 0
+    assert steps["link_one_process"]["statuses"] == {"linked": 20}
     assert steps["link"]["requests_per_identity"] > steps["rerun"]["requests_per_identity"] > 0
     assert steps["link"]["emulator_cpu_s"] is not None
     assert steps["seeds_way"]["skipped"] is True
