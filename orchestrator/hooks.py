@@ -41,4 +41,8 @@ class FirstRows:
         self._first = known if known is not None else {}
 
     async def claim(self, object_id: str, key: str, location: str) -> tuple[str, str]:
+        return self.first(object_id, key, location)
+
+    def first(self, object_id: str, key: str, location: str) -> tuple[str, str]:
+        """claim, answered at once (the worker pool's parent serves it without a task)."""
         return self._first.setdefault(object_id.lower(), (key, location))

@@ -25,15 +25,25 @@ class IntentCommitter:
         self.syncs = 0  # fsyncs made (the group-commit ratio is intents ÷ syncs)
 
     async def record(self, key: str, action: str, partner_id: str) -> None:
-        if not self._journal.wal:
-            self._journal.record_intent(self._run_id, key, action, partner_id)
-            return
-        self._journal.write_intent(self._run_id, key, action, partner_id)
+        await self.submit(key, action, partner_id)
+
+    def submit(self, key: str, action: str, partner_id: str) -> asyncio.Future[None]:
+        """record without a coroutine: the future is done once the intent is durable (the worker pool's parent
+        answers from its callback, no task per intent)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self._journal.wal:
+            try:
+                self._journal.record_intent(self._run_id, key, action, partner_id)
+            except Exception as exc:  # noqa: BLE001 - raised to the one who awaits it, as record did
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+            return done
+        self._journal.write_intent(self._run_id, key, action, partner_id)
         self._waiting.append(done)
         if self._syncing is None:
             self._syncing = asyncio.create_task(self._sync_all())
-        await done
+        return done
 
     async def _sync_all(self) -> None:
         """fsync until nobody waits: each round covers the intents committed before it started."""

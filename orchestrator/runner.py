@@ -317,7 +317,7 @@ def _work(
         progress.advance(outcome)
 
     def on_intent(key: str, action: str, partner_id: str) -> Awaitable[None]:
-        return committer.record(key, action, partner_id)
+        return committer.submit(key, action, partner_id)
 
     committer = IntentCommitter(journal, run.run_id)
     progress.start(len(run.todo))

@@ -24,6 +24,7 @@ from typing import Any
 from ..credentials import IdentityFailure
 from ..errors import PalError
 from ..fanout import Hooks, RecognizerFactory, session
+from ..gctuning import tune_for_batch
 from ..linker import LinkContext, reconcile
 from ..logs import configure_logging
 from ..models import SharedCause
@@ -196,6 +197,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns cancellation (Ctrl-C reaches the whole group)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock = socket.socket(fileno=int(argv[0]))
+    tune_for_batch()  # as the CLI does: the imports are done, the identities' short-lived objects come next
     try:
         return asyncio.run(serve(sock))
     except Exception as exc:  # noqa: BLE001 - an unexpected failure is the parent's to report, by its class name

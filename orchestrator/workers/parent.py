@@ -122,7 +122,10 @@ class WorkerPool:
         self._on_outcome = on_outcome
         self._per_worker = math.ceil(options.concurrency / count)
         self._workers: list[_Worker] = []
-        self._gate = asyncio.Condition()
+        self._queue: Iterator[Identity] = iter(())
+        self._seq = 0
+        self._exhausted = False
+        self._idle: asyncio.Future[None] | None = None
         self._died: _Worker | None = None
         self._error: BaseException | None = None
         self._tokens = itertools.count(1)
@@ -132,10 +135,11 @@ class WorkerPool:
         """Every identity reconciled by some worker (or left for --resume when the run stops or a worker dies)."""
         try:
             await self._start(Needs.of(identities, self._options))
+            self._queue = iter(identities)
+            self._idle = asyncio.get_running_loop().create_future()
             readers = [asyncio.create_task(self._read(w)) for w in self._workers]
-            await self._dispatch(iter(identities))
-            async with self._gate:
-                await self._gate.wait_for(self._settled)
+            self._pump()
+            await self._idle
             for reader in readers:
                 reader.cancel()
             if self._error is not None:
@@ -192,20 +196,23 @@ class WorkerPool:
     def _settled(self) -> bool:
         return all(w.closed or not w.in_flight for w in self._workers)
 
-    async def _dispatch(self, queue: Iterator[Identity]) -> None:
-        seq = 0
-        while True:
-            async with self._gate:
-                await self._gate.wait_for(lambda: self._stopping() or self._free() is not None)
-                worker = self._free()
-                if self._stopping() or worker is None:
-                    return
-                identity = next(queue, None)
-                if identity is None:
-                    return
-                seq += 1
-                worker.in_flight.add(seq)
-                worker.channel.send(Start(seq, identity))
+    def _pump(self) -> None:
+        """Start identities while the run's window and a worker's share have room (called whenever a Done or a
+        death frees room); `_idle` resolves once nothing more will start and nothing is in flight."""
+        while not self._exhausted and not self._stopping():
+            worker = self._free()
+            if worker is None:
+                break
+            identity = next(self._queue, None)
+            if identity is None:
+                self._exhausted = True
+                break
+            self._seq += 1
+            worker.in_flight.add(self._seq)
+            worker.channel.send(Start(self._seq, identity))
+        idle = self._idle
+        if idle is not None and not idle.done() and (self._exhausted or self._stopping()) and self._settled():
+            idle.set_result(None)
 
     # -- each worker's messages --------------------------------------------------------------------------
 
@@ -213,59 +220,66 @@ class WorkerPool:
         while True:
             message = await worker.channel.receive()
             if message is None:
-                await self._lost(worker)
+                self._lost(worker)
                 return
             if isinstance(message, Done):
                 try:
                     self._on_outcome(message.outcome)
                 except BaseException as exc:  # noqa: BLE001 - the journal failed: the run ends with it
                     self._error = self._error or exc
-                async with self._gate:
-                    worker.in_flight.discard(message.seq)
-                    self._gate.notify_all()
+                worker.in_flight.discard(message.seq)
+                self._pump()
             elif isinstance(message, Request):
-                task = asyncio.create_task(self._serve(worker, message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._serve(worker, message)
 
-    async def _lost(self, worker: _Worker) -> None:
+    def _lost(self, worker: _Worker) -> None:
         """The pipe closed without us closing it: the worker died (crash, OOM kill, a signal)."""
         worker.closed = True
         worker.channel.close()
         for release in worker.holds.values():
             release.set()
-        async with self._gate:
-            self._died = self._died or worker  # the first to die is the one the error names
-            worker.in_flight.clear()  # no outcome will come: --resume runs them again
-            self._gate.notify_all()
+        self._died = self._died or worker  # the first to die is the one the error names
+        worker.in_flight.clear()  # no outcome will come: --resume runs them again
+        self._pump()
 
-    async def _serve(self, worker: _Worker, request: Request) -> None:
-        """Answer one hook call; the guard is held (in this task) until the worker says its write is over."""
-        hooks, args = self._hooks, request.args
-        try:
-            if request.kind == "guard_exit":
-                release = worker.holds.get(args[0])
-                if release is not None:
-                    release.set()
+    def _serve(self, worker: _Worker, request: Request) -> None:
+        """Answer one hook call: at once when the answer is known now (a principal claim, a guard's exit), once
+        the intent is durable (never before: the worker sends its write on this Reply), or from a task for the
+        guard (held there until the worker says its write is over) and its confirm."""
+        kind, args = request.kind, request.args
+        if kind == "guard_exit":
+            release = worker.holds.get(args[0])
+            if release is not None:
+                release.set()
+        elif kind == "claim":
+            worker.channel.send(Reply(request.req_id, self._hooks.principals.first(*args)))
+        elif kind == "intent":
+            try:
+                pending = self._hooks.record_intent(*args)
+            except Exception as exc:  # noqa: BLE001 - that identity fails unwritten
+                worker.channel.send(Reply(request.req_id, error=_failure(kind, exc)))
                 return
+            if pending is None:
+                worker.channel.send(Reply(request.req_id))
+            else:
+                durable = asyncio.ensure_future(pending)
+                durable.add_done_callback(lambda done: _answer(worker, request, done))
+        else:
+            task = asyncio.create_task(self._serve_later(worker, request))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _serve_later(self, worker: _Worker, request: Request) -> None:
+        try:
             if request.kind == "guard_enter":
                 await self._enter_guard(worker, request)
                 return
             value: Any = None
-            if request.kind == "intent":
-                pending = hooks.record_intent(*args)
-                if pending is not None:
-                    await pending  # durable before the worker may send its write
-            elif request.kind == "claim":
-                value = await hooks.principals.claim(*args)
-            elif request.kind == "confirm" and hooks.guard is not None:
-                value = await hooks.guard.confirm(*args)
+            if request.kind == "confirm" and self._hooks.guard is not None:
+                value = await self._hooks.guard.confirm(*request.args)
             worker.channel.send(Reply(request.req_id, value))
-        except IdentityFailure as failure:
-            worker.channel.send(Reply(request.req_id, error=Failure(failure.message, failure.status, failure.code,
-                                                                    failure.cause)))
         except Exception as exc:  # noqa: BLE001 - that identity fails unwritten; the worker says so in its outcome
-            worker.channel.send(Reply(request.req_id, error=Failure(f"{request.kind} failed: {type(exc).__name__}")))
+            worker.channel.send(Reply(request.req_id, error=_failure(request.kind, exc)))
 
     async def _enter_guard(self, worker: _Worker, request: Request) -> None:
         assert self._hooks.guard is not None
@@ -301,6 +315,21 @@ class WorkerPool:
                 with contextlib.suppress(ProcessLookupError):
                     worker.proc.kill()
                 worker.proc.wait()
+
+
+def _answer(worker: _Worker, request: Request, durable: asyncio.Future[Any]) -> None:
+    """The Reply to an intent once the journal has it on disk (or could not take it: that identity fails)."""
+    if durable.cancelled():
+        return  # the run is stopping: the worker's write must not go
+    exc = durable.exception()
+    error = None if exc is None else _failure(request.kind, exc)
+    worker.channel.send(Reply(request.req_id, error=error))
+
+
+def _failure(kind: str, exc: BaseException) -> Failure:
+    if isinstance(exc, IdentityFailure):
+        return Failure(exc.message, exc.status, exc.code, exc.cause)
+    return Failure(f"{kind} failed: {type(exc).__name__}")
 
 
 def _pal_error(fatal: Fatal, worker: _Worker) -> PalError:

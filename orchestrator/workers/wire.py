@@ -15,6 +15,7 @@ import asyncio
 import pickle
 import socket
 import struct
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,39 +95,136 @@ class Fatal:
     message: str
 
 
-class Channel:
-    """One end of the pipe: send and receive whole messages."""
+class _Pipe(asyncio.Protocol):
+    """The socket's protocol: whole frames parsed from each chunk the loop reads (one read for many messages)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.inbox: deque[object] = deque()
+        self.closed = False
+        self._buffer = bytearray()
+        self._need = 0  # bytes the incomplete frame in _buffer needs before it can be parsed
+        self._waiter: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._buffer:  # the rest of a frame: gather it until whole (a big Init comes in many chunks)
+            self._buffer += data
+            if len(self._buffer) < self._need:
+                return
+            data, self._buffer = bytes(self._buffer), bytearray()
+        end = _frames(data, self.inbox)
+        if end < len(data):
+            self._buffer = bytearray(data[end:])
+            self._need = _LENGTH.size + (_LENGTH.unpack_from(data, end)[0] if len(data) - end >= _LENGTH.size else 0)
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._wake()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    async def wait_data(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    async def wait_writable(self) -> None:
+        if self._writable is not None:
+            await asyncio.shield(self._writable)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+def _frames(data: bytes, into: deque[object]) -> int:
+    """Unpickle every whole frame at the start of `data` into `into`; the offset where the rest begins."""
+    pos, size = 0, len(data)
+    while size - pos >= _LENGTH.size:
+        length = _LENGTH.unpack_from(data, pos)[0]
+        end = pos + _LENGTH.size + length
+        if end > size:
+            break
+        into.append(pickle.loads(data[pos + _LENGTH.size:end]))  # noqa: S301 - our own child or parent
+        pos = end
+    return pos
+
+
+class Channel:
+    """One end of the pipe: send and receive whole messages.
+
+    Messages sent in one turn of the event loop leave in one write (a Done and the next Start, the replies to
+    several workers' requests), and each read takes every frame the socket holds: per message, no system call and
+    no await of its own, which is most of what a pipe costs the parent's loop."""
+
+    def __init__(self, pipe: _Pipe) -> None:
+        self._pipe = pipe
+        self._out: list[bytes] = []
+        self._flushing = False
 
     @classmethod
     async def over(cls, sock: socket.socket) -> Channel:
-        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
-        return cls(reader, writer)
+        _, pipe = await asyncio.get_running_loop().create_unix_connection(_Pipe, sock=sock)
+        return cls(pipe)
 
     def send(self, message: object) -> None:
-        """Queue a message (the transport writes it without blocking the loop); a closed pipe drops it."""
-        if self._writer.is_closing():
+        """Queue a message; it leaves with the others of this loop turn. A closed pipe drops it."""
+        if self._closing():
             return
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        self._writer.write(_LENGTH.pack(len(data)) + data)
+        self._out.append(_LENGTH.pack(len(data)))
+        self._out.append(data)
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        out, self._out = self._out, []
+        if out and not self._closing():
+            assert self._pipe.transport is not None
+            self._pipe.transport.write(b"".join(out))
+
+    def _closing(self) -> bool:
+        transport = self._pipe.transport
+        return transport is None or transport.is_closing()
 
     async def receive(self) -> object | None:
         """The next message, or None once the other end has closed (or died)."""
-        try:
-            size = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))[0]
-            message: object = pickle.loads(await self._reader.readexactly(size))  # noqa: S301 - our own child
-            return message
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return None
+        pipe = self._pipe
+        while not pipe.inbox:
+            if pipe.closed:
+                return None
+            await pipe.wait_data()
+        return pipe.inbox.popleft()
 
     async def drain(self) -> None:
-        try:
-            await self._writer.drain()
-        except ConnectionError:
-            return
+        """Send what is queued now and wait until the socket has taken it."""
+        self._flush()
+        await self._pipe.wait_writable()
 
     def close(self) -> None:
-        self._writer.close()
+        self._flush()
+        if self._pipe.transport is not None:
+            self._pipe.transport.close()
