@@ -230,9 +230,13 @@ def _add_extras(extras: dict[str, list[Any]], o: Outcome, n: int) -> None:
 
 
 def _identity_of(o: Outcome) -> str:
-    """The identity a row stands for: tenant + client ID (as the inventory matches duplicates), else the row."""
+    """The identity a row stands for: tenant + client ID (as the inventory matches duplicates), else the row.
+
+    Usually that is the outcome's own key: then the key itself is kept (it is in the frame already), not a copy.
+    """
     if o.tenant_id.strip() and o.client_id.strip():
-        return f"{o.tenant_id.strip().lower()}|{o.client_id.strip().lower()}"
+        identity = f"{o.tenant_id.strip().lower()}|{o.client_id.strip().lower()}"
+        return o.key if identity == o.key else identity
     return o.key
 
 
@@ -363,11 +367,15 @@ def summary(journal: Journal, run_id: str, *, baseline_id: str | None = None) ->
 
 
 def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Plain Python rows (None for missing) of some columns."""
+    """Plain Python rows (None for missing) of some columns.
+
+    Zipped from the columns themselves: `frame.loc[:, columns]` would first copy the whole selection (a 100k-row
+    report's peak memory).
+    """
     if frame.empty:
         return []
     # The frame is built with dtype=object from Python values, so cells are already plain (None, not NaN).
-    return list(frame.loc[:, list(columns)].itertuples(index=False, name=None))
+    return list(zip(*(frame[c].to_numpy() for c in columns), strict=True))
 
 
 def _plain(value: Any) -> Any:
@@ -448,8 +456,9 @@ def _fix_rows(frame: pd.DataFrame, fix_column: str, columns: Sequence[str]) -> l
     """The rows whose `fix_column` holds a fix, with it shown as `fix`."""
     if frame.empty:
         return []
-    picked = frame.loc[frame[fix_column] != ""].rename(columns={fix_column: "fix"})
-    return _rows(picked, columns)
+    chosen = (frame[fix_column] != "").to_numpy()  # picked column by column: no copy of the whole frame's rows
+    picked = (frame[fix_column if c == "fix" else c].to_numpy()[chosen] for c in columns)
+    return list(zip(*picked, strict=True))
 
 
 def _expiring(frame: pd.DataFrame, extras: Sequence[str], now: datetime, days: int) -> list[tuple[Any, ...]]:
