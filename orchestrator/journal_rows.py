@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from .models import Outcome, Recognition, RecognitionResult, RoleGrant, Status
 
@@ -45,8 +45,6 @@ def recognition_of(text: str | None) -> RecognitionResult | None:
     )
 
 
-_T = TypeVar("_T")
-
 #: Columns whose values repeat across a run's rows (a partner ID, a status's error text, a customer's name):
 #: `OutcomeReader` keeps one copy of each value, so 100,000 outcomes do not hold 100,000 equal strings.
 _REPEATED = ("customer", "target_partner_id", "credential_type", "linked_partner_id", "partner_name",
@@ -66,7 +64,7 @@ class OutcomeReader:
         self._dates: dict[str, datetime | None] = {}
         self._recognitions: dict[str, RecognitionResult | None] = {}
 
-    def same(self, value: _T) -> _T:
+    def same(self, value: Any) -> Any:
         """The one kept copy of a text `value`; anything else as it is (1, 1.0 and True are equal keys)."""
         return self._values.setdefault(value, value) if type(value) is str else value
 
