@@ -5,9 +5,13 @@ These tests prove the sharing that keeps a report's and an inventory's memory do
 
 from __future__ import annotations
 
+import io
+import random
 import sqlite3
 from pathlib import Path
 
+from orchestrator.inventory import load_inventory, write_sample_inventory
+from orchestrator.inventory.tables import _LINE, _handed_on
 from orchestrator.journal import Journal
 from orchestrator.journal_rows import outcome_of_row
 from orchestrator.report import synthetic_run
@@ -40,3 +44,38 @@ def test_a_runs_outcomes_share_their_repeated_values_and_equal_the_unshared_ones
     assert len({id(r) for r in recognitions}) == len(set(recognitions))
     values = [v for o in outcomes for _, v in o.extra]
     assert len({id(v) for v in values}) == len(set(values))
+
+
+def test_the_csv_reader_splits_lines_exactly_as_stringio_does() -> None:
+    """Only \\r\\n, \\r and \\n end a CSV line (not \\x0b, \\x85 or U+2028), the last line may lack one: the same lines
+    `io.StringIO(text, newline="").readlines()` gave, whose copy of the text the reader no longer makes."""
+    rng = random.Random(17)
+    alphabet = ["a", "é", ",", '"', "\r", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\ufeff"]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 24)))
+        assert _LINE.findall(text) == io.StringIO(text, newline="").readlines(), repr(text)
+
+
+def test_an_inventorys_repeated_values_are_one_object_and_its_lines_are_let_go(tmp_path: Path) -> None:
+    """1,000 rows of one partner ID hold one partner ID string; equal extra columns are one tuple; the values and
+    the line numbers are those of the file."""
+    path = write_sample_inventory(tmp_path / "inventory.csv", 1000)
+    inventory = load_inventory(path)
+    identities = inventory.identities
+    assert len(identities) == 1000 and not inventory.problems
+    assert len({id(i.partner_id) for i in identities}) == 1
+    assert len({id(i.extra) for i in identities}) == len({i.extra for i in identities}) == 17
+    assert [i.line for i in identities] == list(range(2, 1002))
+    assert identities[4].customer == "Customer 000005, Ltd"
+    assert identities[4].extra == (("Owner", "owner5@example.com"),)
+    assert identities[4].secret_uri == "https://pal-bench-kv.vault.azure.net/secrets/sp-000005"
+
+
+def test_the_csv_lines_are_emptied_as_the_reader_takes_them() -> None:
+    """Each line is let go once read, so a big file's lines and its identities are not all held at once."""
+    lines = ["header\n", "a\n", "b\n"]
+    taken = []
+    for line in _handed_on(lines, 1):
+        taken.append(line)
+        assert lines[len(taken)] == ""
+    assert taken == ["a\n", "b\n"] and lines == ["header\n", "", ""]
