@@ -10,11 +10,14 @@ import random
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from orchestrator.inventory import load_inventory, write_sample_inventory
 from orchestrator.inventory.tables import _LINE, _handed_on
 from orchestrator.journal import Journal
 from orchestrator.journal_rows import outcome_of_row
 from orchestrator.report import synthetic_run
+from orchestrator.report.rows import ColumnRows
 
 
 def _plain_outcomes(path: Path, run_id: str) -> list[object]:
@@ -79,3 +82,18 @@ def test_the_csv_lines_are_emptied_as_the_reader_takes_them() -> None:
         taken.append(line)
         assert lines[len(taken)] == ""
     assert taken == ["a\n", "b\n"] and lines == ["header\n", "", ""]
+
+
+def test_column_rows_behave_like_the_list_of_row_tuples_they_replace() -> None:
+    """len, indexing, slices (of slices) and iteration give what `list(zip(*columns))` gives, without the copy."""
+    columns = [list(range(10)), [f"v{i}" for i in range(10)], [None] * 10]
+    rows = ColumnRows(columns)
+    expected = list(zip(*columns, strict=True))
+    assert len(rows) == 10 and list(rows) == expected
+    assert rows[3] == expected[3] and rows[-1] == expected[-1]
+    assert list(rows[2:7]) == expected[2:7] and list(rows[2:7][1:3]) == expected[3:5]
+    assert list(rows[:500]) == expected and list(rows[8:2]) == [] and len(rows[8:2]) == 0
+    assert list(rows[::3]) == expected[::3]
+    assert list(ColumnRows([])) == [] and len(ColumnRows([])) == 0
+    with pytest.raises(IndexError):
+        rows[10]

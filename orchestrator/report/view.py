@@ -31,6 +31,7 @@ from .lighthouse import (
     row_values,
     summary_keys,
 )
+from .rows import ColumnRows
 from .rules import (
     FIX_BY_RECOGNITION,
     REDACTED,
@@ -379,16 +380,16 @@ def summary(journal: Journal, run_id: str, *, baseline_id: str | None = None) ->
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Plain Python rows (None for missing) of some columns.
+def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> Sequence[tuple[Any, ...]]:
+    """Plain Python rows (None for missing) of some columns, made on demand from the frame's own columns.
 
-    Zipped from the columns themselves: `frame.loc[:, columns]` would first copy the whole selection (a 100k-row
-    report's peak memory).
+    Neither `frame.loc[:, columns]` nor a list of tuples: both would hold another copy of a 100k-row table at the
+    report's memory peak.
     """
     if frame.empty:
         return []
     # The frame is built with dtype=object from Python values, so cells are already plain (None, not NaN).
-    return list(zip(*(frame[c].to_numpy() for c in columns), strict=True))
+    return ColumnRows([frame[c].to_numpy() for c in columns])
 
 
 def _plain(value: Any) -> Any:
