@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import JournalBusyError, JournalError
-from .journal_rows import iso, outcome_of_row, parse_dt, recognition_json
+from .journal_rows import OutcomeReader, iso, outcome_of_row, parse_dt, recognition_json
 from .models import LighthouseRow, LighthouseVerdict, Outcome, Status
 
 #: 2: the `redo` table (outcomes a stopped run will run again on --resume).
@@ -502,8 +502,9 @@ class Journal:
     def iter_outcomes(self, run_id: str) -> Iterator[Outcome]:
         cur = self._db.execute("SELECT * FROM outcomes WHERE run_id=? ORDER BY seq", (run_id,))
         names = [d[0] for d in cur.description]
+        read = OutcomeReader().outcome  # a run's outcomes share their repeated values (a 100k-row report's memory)
         for row in cur:
-            yield outcome_of_row(dict(zip(names, row, strict=True)))
+            yield read(dict(zip(names, row, strict=True)))
 
     def outcome_counts(self, run_id: str) -> dict[str, int]:
         rows = self._db.execute(

@@ -45,7 +45,71 @@ def recognition_of(text: str | None) -> RecognitionResult | None:
     )
 
 
+#: Columns whose values repeat across a run's rows (a partner ID, a status's error text, a customer's name):
+#: `OutcomeReader` keeps one copy of each value, so 100,000 outcomes do not hold 100,000 equal strings.
+_REPEATED = ("customer", "target_partner_id", "credential_type", "linked_partner_id", "partner_name",
+             "error_code", "error_message", "source")
+
+
+class OutcomeReader:
+    """Outcomes from journal rows, sharing equal values between rows (they are immutable, so sharing is safe).
+
+    One reader per query: its caches hold the distinct values of that query's rows and go with it.
+    """
+
+    __slots__ = ("_dates", "_recognitions", "_values")
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+        self._dates: dict[str, datetime | None] = {}
+        self._recognitions: dict[str, RecognitionResult | None] = {}
+
+    def same(self, value: Any) -> Any:
+        """The one kept copy of a text `value`; anything else as it is (1, 1.0 and True are equal keys)."""
+        return self._values.setdefault(value, value) if type(value) is str else value
+
+    def expiry(self, text: str | None) -> datetime | None:
+        """A credential's expiry: many identities share one (a rotation day), so parsed values are shared."""
+        if not text:
+            return None
+        parsed = self._dates.get(text)
+        if parsed is None:
+            parsed = self._dates[text] = parse_dt(text)
+        return parsed
+
+    def recognition(self, text: str | None) -> RecognitionResult | None:
+        """Recognition results repeat (no roles, one eligible role): one value per distinct journal text."""
+        if not text:
+            return None
+        try:
+            return self._recognitions[text]
+        except KeyError:
+            found = self._recognitions[text] = recognition_of(text)
+            return found
+
+    def extras(self, text: str) -> tuple[tuple[str, str], ...]:
+        """The inventory's extra columns: names and values repeat (a region, an owner)."""
+        same = self.same
+        return tuple((same(k), same(v)) for k, v in json.loads(text).items())
+
+    def outcome(self, row: dict[str, Any]) -> Outcome:
+        """The outcome of one row (a dict this reader may change: its repeated values are replaced by shared ones)."""
+        values = self._values
+        for column in _REPEATED:
+            value = row[column]
+            if type(value) is str:
+                row[column] = values.setdefault(value, value)
+        return _outcome(row, self.expiry(row["credential_expires_on"]), self.recognition(row["recognition"]),
+                        self.extras(row["extra"]))
+
+
 def outcome_of_row(row: dict[str, Any]) -> Outcome:
+    return _outcome(row, parse_dt(row["credential_expires_on"]), recognition_of(row["recognition"]),
+                    tuple(json.loads(row["extra"]).items()))
+
+
+def _outcome(row: dict[str, Any], expires: datetime | None, recognition: RecognitionResult | None,
+             extra: tuple[tuple[str, str], ...]) -> Outcome:
     return Outcome(
         key=row["key"],
         customer=row["customer"],
@@ -63,11 +127,11 @@ def outcome_of_row(row: dict[str, Any]) -> Outcome:
         error_message=row["error_message"],
         attempts=row["attempts"],
         elapsed_s=row["elapsed_s"],
-        credential_expires_on=parse_dt(row["credential_expires_on"]),
+        credential_expires_on=expires,
         checked_at=parse_dt(row["checked_at"]),
         wait_s=row["wait_s"],
-        recognition=recognition_of(row["recognition"]),
-        extra=tuple(json.loads(row["extra"]).items()),
+        recognition=recognition,
+        extra=extra,
         source=row["source"],
         line=row["line"],
         secret_uri=row.get("secret_uri"),

@@ -72,14 +72,17 @@ def load_inventory(path: str | os.PathLike[str], *, defaults: InventoryDefaults 
     """
     source = os.fspath(path)
     data = read_bytes(source)
+    sha256 = hashlib.sha256(data).hexdigest()
     options = Scope.of_options(defaults)
     warnings: list[str] = []
     builder = Builder(options, warnings)
-    builder.add_all(_raw_rows(source, data, defaults.sheet, warnings, partner_default=bool(options.partner_id)))
+    rows = _raw_rows(source, data, defaults.sheet, warnings, partner_default=bool(options.partner_id))
+    del data  # the reader keeps what it still needs (a workbook's bytes); a text file's bytes go before its rows
+    builder.add_all(rows)
     identities, problems = builder.finish()
     return Inventory(
         path=source,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         identities=identities,
         problems=problems,
         warnings=tuple(warnings),

@@ -20,6 +20,17 @@ from .text import BIDI, clean, safe
 from .vaults import Vaults
 
 
+class _Shared:
+    """One copy of each value rows repeat (a partner ID, a customer, a tenant, extra columns' values): 100,000
+    rows of one partner ID hold one string, not 100,000 equal ones."""
+
+    __slots__ = ("extras", "texts")
+
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {}
+        self.extras: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
+
+
 class Builder:
     """Judges rows one at a time and collects identities, problems and the row count."""
 
@@ -32,6 +43,7 @@ class Builder:
         self._vaults = Vaults()
         self._file_defaults: FileDefaults | None = None
         self._file_scope = options
+        self._same = _Shared()
 
     def add_all(self, rows: Iterable[RawRow]) -> None:
         """Judge every row a reader yields (a reader's InventoryError stops here, half-way or not)."""
@@ -58,7 +70,7 @@ class Builder:
                 issues.append(("row", row.note, "close the quote that was left open"))
             self._skip(row, issues, cells.text(PARTNER_ID))
             return
-        self._identities.append(_identity(row, cells))
+        self._identities.append(_identity(row, cells, self._same))
 
     def _scope(self, defaults: FileDefaults | None) -> Scope:
         """The defaults in force for a row: the options, overridden by its file's own defaults."""
@@ -86,17 +98,24 @@ class Builder:
 
     def finish(self) -> tuple[tuple[Identity, ...], tuple[Problem, ...]]:
         """Resolve duplicates (first runs; conflicting partner IDs skip every copy) and order problems by line."""
-        groups: dict[str, list[Identity]] = {}
-        keys = [identity.key for identity in self._identities]
-        for key, identity in zip(keys, self._identities, strict=True):
-            groups.setdefault(key, []).append(identity)
-        keep: list[Identity] = []
-        for key, identity in zip(keys, self._identities, strict=True):
-            group = groups[key]
-            if len(group) == 1 or (identity is group[0] and len({i.partner_id for i in group}) == 1):
-                keep.append(identity)
-            else:
-                self._problems.append(_duplicate(identity, group))
+        first: dict[str, Identity] = {}
+        groups: dict[str, list[Identity]] = {}  # only keys given more than once: no list per identity
+        for identity in self._identities:
+            key = identity.key
+            earlier = first.setdefault(key, identity)
+            if earlier is not identity:
+                groups.setdefault(key, [earlier]).append(identity)
+        del first  # 100,000 keys: let them go before the identities are copied into a tuple
+        if not groups:
+            keep = self._identities
+        else:
+            keep = []
+            for identity in self._identities:
+                group = groups.get(identity.key)
+                if group is None or (identity is group[0] and len({i.partner_id for i in group}) == 1):
+                    keep.append(identity)
+                else:
+                    self._problems.append(_duplicate(identity, group))
         problems = sorted(self._problems, key=lambda p: (p.source, p.line))
         return tuple(keep), tuple(problems)
 
@@ -126,21 +145,23 @@ def _bidi_warnings(row: RawRow) -> list[str]:
     ]
 
 
-def _identity(row: RawRow, cells: Cells) -> Identity:
-    """The Identity of a row whose every column is valid."""
+def _identity(row: RawRow, cells: Cells, shared: _Shared) -> Identity:
+    """The Identity of a row whose every column is valid; values equal to an earlier row's are that row's objects
+    (`shared`), so 100,000 rows of one partner ID hold one partner ID string."""
     cloud = cells.cloud
     assert cloud is not None  # a row without a known cloud has a fault
-    value = cells.clean
+    same = shared.texts.setdefault
+    customer, tenant, partner = cells.text(CUSTOMER), cells.text(TENANT_ID), cells.text(PARTNER_ID)
     return Identity(
-        customer=str(value[CUSTOMER]),
-        tenant_id=str(value[TENANT_ID]),
-        client_id=str(value[CLIENT_ID]),
-        partner_id=str(value[PARTNER_ID]),
+        customer=same(customer, customer),
+        tenant_id=same(tenant, tenant),
+        client_id=cells.text(CLIENT_ID),
+        partner_id=same(partner, partner),
         cloud=cloud,
         secret_uri=secret_location(cells),
         credential_type=cells.credential_type,
         token_file=cells.text(TOKEN_FILE) or None,
-        extra=row.extra,
+        extra=shared.extras.setdefault(row.extra, row.extra) if row.extra else (),
         source=row.source,
         line=row.line,
         federation_identity=cells.text(FEDERATION_IDENTITY) or None,

@@ -4,6 +4,7 @@ Reports are always built from the journal (never from memory), so any run can be
 mid-run still leaves a reportable journal. Data flows one way through the package:
 
     rules        the judgements about one outcome: covered?, its fix, its colour, safe text (no I/O)
+    rows         ColumnRows: a table's rows made on demand from its columns (no copy of a 100k-row table)
     files        the report directory: safety checks, one run's set swapped in whole  (no report knowledge)
     comparison   journal → what changed between two runs; the list of runs            (uses rules)
     changes      journal → each identity's change since the baseline run              (uses rules, comparison)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..journal import Journal, RunRecord
@@ -30,6 +31,7 @@ from .lighthouse import (
     row_values,
     summary_keys,
 )
+from .rows import ColumnRows
 from .rules import (
     FIX_BY_RECOGNITION,
     REDACTED,
@@ -135,7 +137,7 @@ class ReportView:
 # -- loading the journal ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)  # one per customer: tens of thousands at 100,000 identities
 class _CustomerAgg:
     identities: set[str] = field(default_factory=set)  # identity keys: a duplicate row is not a second identity
     covered: bool = False
@@ -230,9 +232,13 @@ def _add_extras(extras: dict[str, list[Any]], o: Outcome, n: int) -> None:
 
 
 def _identity_of(o: Outcome) -> str:
-    """The identity a row stands for: tenant + client ID (as the inventory matches duplicates), else the row."""
+    """The identity a row stands for: tenant + client ID (as the inventory matches duplicates), else the row.
+
+    Usually that is the outcome's own key: then the key itself is kept (it is in the frame already), not a copy.
+    """
     if o.tenant_id.strip() and o.client_id.strip():
-        return f"{o.tenant_id.strip().lower()}|{o.client_id.strip().lower()}"
+        identity = f"{o.tenant_id.strip().lower()}|{o.client_id.strip().lower()}"
+        return o.key if identity == o.key else identity
     return o.key
 
 
@@ -287,10 +293,22 @@ def _load(journal: Journal, run_id: str) -> _RunData:
     extra_names = _extra_names(extras, set(cols) | _WORK_LIST_COLUMNS)
     for unique, values in zip(extra_names, extras.values(), strict=True):
         cols[unique] = values
-    frame = pd.DataFrame(cols, dtype=object)
+    del columns, extras  # `_frame` empties `cols` as it goes: nothing else may keep a list alive
+    frame = _frame(cols)
     status_counts = {s.value: statuses[s.value] for s in Status if statuses[s.value]}
     recognition_counts = {r.value: recognitions[r.value] for r in Recognition}
     return _RunData(run, frame, extra_names, customers, status_counts, recognition_counts)
+
+
+def _frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
+    """The frame of `cols`, emptying `cols`: each list becomes an array and is let go before the next one, so the
+    lists, the arrays and the frame's own block are never all held at once (a 100k-row report's memory peak)."""
+    arrays: dict[str, Any] = {}
+    for name in list(cols):
+        values = cols.pop(name)
+        arrays[name] = np.fromiter(values, dtype=object, count=len(values))
+        del values
+    return pd.DataFrame(arrays, dtype=object, copy=False)
 
 
 def _completeness(data: _RunData) -> dict[str, Any]:
@@ -362,12 +380,16 @@ def summary(journal: Journal, run_id: str, *, baseline_id: str | None = None) ->
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Plain Python rows (None for missing) of some columns."""
+def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> Sequence[tuple[Any, ...]]:
+    """Plain Python rows (None for missing) of some columns, made on demand from the frame's own columns.
+
+    Neither `frame.loc[:, columns]` nor a list of tuples: both would hold another copy of a 100k-row table at the
+    report's memory peak.
+    """
     if frame.empty:
         return []
     # The frame is built with dtype=object from Python values, so cells are already plain (None, not NaN).
-    return list(frame.loc[:, list(columns)].itertuples(index=False, name=None))
+    return ColumnRows([frame[c].to_numpy() for c in columns])
 
 
 def _plain(value: Any) -> Any:
@@ -448,8 +470,9 @@ def _fix_rows(frame: pd.DataFrame, fix_column: str, columns: Sequence[str]) -> l
     """The rows whose `fix_column` holds a fix, with it shown as `fix`."""
     if frame.empty:
         return []
-    picked = frame.loc[frame[fix_column] != ""].rename(columns={fix_column: "fix"})
-    return _rows(picked, columns)
+    chosen = (frame[fix_column] != "").to_numpy()  # picked column by column: no copy of the whole frame's rows
+    picked = (frame[fix_column if c == "fix" else c].to_numpy()[chosen] for c in columns)
+    return list(zip(*picked, strict=True))
 
 
 def _expiring(frame: pd.DataFrame, extras: Sequence[str], now: datetime, days: int) -> list[tuple[Any, ...]]:
