@@ -282,6 +282,18 @@ def _spawn(em: Emulator, inv: Path, tmp: Path, *extra: str) -> subprocess.Popen[
     return subprocess.Popen(argv, cwd=ROOT, env=_env(em), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def _resume_finishes_each_link_once(em: Emulator, inv: Path, tmp_path: Path, n: int) -> None:
+    """`--resume` with 2 workers ends the run: every one of the n identities has exactly one final outcome and
+    every link was written exactly once across the killed run and the resume."""
+    resumed = subprocess.run([*link_argv(em, inv, tmp_path / "journal.sqlite", tmp_path / "reports",
+                                         "--no-recognition", "--workers", "2"), "--resume"],
+                             cwd=ROOT, env=_env(em), capture_output=True, timeout=180, check=False)
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    finals = _final_outcomes(tmp_path / "journal.sqlite")
+    assert len(finals) == n and set(finals.values()) == {1}
+    assert all(em.writes(r.tenant_id, r.object_id) == 1 for r in em.world.identities)
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_sigkill_of_the_parent_ends_its_workers_and_resume_writes_each_link_once(
@@ -302,13 +314,7 @@ def test_sigkill_of_the_parent_ends_its_workers_and_resume_writes_each_link_once
     proc.stdout.close()
     proc.stderr.close()
     assert len(_final_outcomes(tmp_path / "journal.sqlite")) < 120, "killed too late to test anything"
-    resumed = subprocess.run([*link_argv(em, inv, tmp_path / "journal.sqlite", tmp_path / "reports",
-                                         "--no-recognition", "--workers", "2"), "--resume"],
-                             cwd=ROOT, env=_env(em), capture_output=True, timeout=180, check=False)
-    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
-    finals = _final_outcomes(tmp_path / "journal.sqlite")
-    assert len(finals) == 120 and set(finals.values()) == {1}
-    assert all(em.writes(r.tenant_id, r.object_id) == 1 for r in em.world.identities)
+    _resume_finishes_each_link_once(em, inv, tmp_path, 120)
 
 
 @pytest.mark.timeout(240)
@@ -329,13 +335,7 @@ def test_a_worker_killed_mid_run_leaves_a_resumable_run_and_resume_writes_each_l
     assert proc.returncode == 2, text[-2000:]
     assert f"pid {victim}" in text and "SIGKILL" in text and "--resume" in text, text[-2000:]
     assert "Traceback" not in text
-    resumed = subprocess.run([*link_argv(em, inv, tmp_path / "journal.sqlite", tmp_path / "reports",
-                                         "--no-recognition", "--workers", "2"), "--resume"],
-                             cwd=ROOT, env=_env(em), capture_output=True, timeout=180, check=False)
-    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
-    finals = _final_outcomes(tmp_path / "journal.sqlite")
-    assert len(finals) == 120 and set(finals.values()) == {1}
-    assert all(em.writes(r.tenant_id, r.object_id) == 1 for r in em.world.identities)
+    _resume_finishes_each_link_once(em, inv, tmp_path, 120)
 
 
 # -- secrets ------------------------------------------------------------------------------------------------
