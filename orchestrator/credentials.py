@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .errors import UsageError
 from .models import CredentialType, Identity, SharedCause, Status
-from .pipeline import SINGLE_USE_CACHE, lean_policies
+from .pipeline import SINGLE_USE_CACHE, lean_policies, settle_tracing
 from .settings import Endpoints
 
 PKCS12 = "application/x-pkcs12"
@@ -121,6 +121,7 @@ class SharedTransport:
         self._token_policies: list[Any] | None = None
 
     async def __aenter__(self) -> SharedTransport:
+        settle_tracing()
         connector = aiohttp.TCPConnector(ssl=self._ctx, limit=self._limit, limit_per_host=self._limit)
         self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         # aiohttp silently re-sends an idempotent request once when a reused connection drops, which would let

@@ -20,7 +20,7 @@ from orchestrator.credentials import (
 )
 from orchestrator.emulator.crypto import make_client_certificate, pool_key
 from orchestrator.models import Status
-from orchestrator.pipeline import Chain, lean_policies
+from orchestrator.pipeline import Chain, ClientRequestId, fixed_user_agent, lean_policies
 
 
 def test_plain_pfx_fast_path_matches_cryptography_loader() -> None:
@@ -77,7 +77,7 @@ def test_vault_client_is_lean_and_keeps_the_challenge_policy(verify: bool) -> No
         async with SharedTransport(ca_bundle=None, limit=4, timeout_s=5) as transport:
             reader = VaultReader(_NoCredential(), transport, verify_challenge_resource=verify)
             client = reader.client("https://vault.example")
-            assert _policy_types(client) == ["RequestIdPolicy", "UserAgentPolicy", "ContentDecodePolicy",
+            assert _policy_types(client) == ["ClientRequestId", "UserAgentPolicy", "ContentDecodePolicy",
                                              "CallOptions", "AsyncChallengeAuthPolicy"]
             challenge = [p for p in client._client._client._pipeline._impl_policies
                          if isinstance(p, AsyncChallengeAuthPolicy)]
@@ -162,3 +162,33 @@ def test_utf8_json_bodies_skip_the_charset_parse_only_when_declared() -> None:
         http = SimpleNamespace(headers={"Content-Type": content_type}, encoding=None)
         CallOptions().on_response(None, SimpleNamespace(http_response=http))  # type: ignore[arg-type]
         assert http.encoding == expected
+
+
+def _sent_headers(policy: Any, **options: Any) -> dict[str, str]:
+    from azure.core.pipeline import PipelineContext, PipelineRequest
+    from azure.core.rest import HttpRequest
+
+    request = PipelineRequest(HttpRequest("GET", "https://127.0.0.1/x"), PipelineContext(None, **options))
+    policy.on_request(request)
+    return dict(request.http_request.headers)
+
+
+def test_client_request_id_is_a_fresh_guid_and_honours_a_given_one() -> None:
+    """Each request gets its own random GUID as x-ms-client-request-id (what support asks for); a per-call
+    `request_id` wins, as with azure-core's policy."""
+    import uuid
+
+    policy = ClientRequestId()
+    first, second = (_sent_headers(policy)["x-ms-client-request-id"] for _ in range(2))
+    assert first != second and uuid.UUID(first).version == 4
+    assert _sent_headers(policy, request_id="mine")["x-ms-client-request-id"] == "mine"
+
+
+def test_fixed_user_agent_names_the_sdk_and_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The User-Agent names the SDK as the stock policy does, AZURE_HTTP_USER_AGENT included when the pipeline is
+    built."""
+    monkeypatch.setenv("AZURE_HTTP_USER_AGENT", "pal-test")
+    policy = fixed_user_agent("keyvault-secrets/1.0")
+    monkeypatch.delenv("AZURE_HTTP_USER_AGENT")
+    agent = _sent_headers(policy)["User-Agent"]
+    assert agent.startswith("azsdk-python-keyvault-secrets/1.0 Python/") and agent.endswith(" pal-test")
