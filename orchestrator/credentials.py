@@ -136,18 +136,19 @@ class SharedTransport:
             await self._session.close()
 
     def new(self) -> AioHttpTransport:
-        """A transport for one SDK client; closing it leaves the shared session open."""
+        """A transport for one SDK client; closing it leaves the shared session open.
+
+        Its connect timeout is ours; it has no read timeout: every call runs inside one of the Retrier's attempts,
+        whose timeout (as long, started before the request is sent) fires first. aiohttp's per-socket read
+        timeout (300 s by default: a client's own timeout options do not reach a transport it is given) re-armed
+        a timer on each chunk received and each request sent, for nothing."""
         assert self._session is not None, "use SharedTransport as an async context manager"
-        return AioHttpTransport(session=self._session, session_owner=False)
+        return AioHttpTransport(session=self._session, session_owner=False, connection_timeout=self._timeout_s,
+                                read_timeout=None)
 
     def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments every SDK client gets: our transport, SDK retries off, our timeouts."""
-        return {
-            "transport": self.new(),
-            "retry_total": 0,
-            "connection_timeout": self._timeout_s,
-            "read_timeout": self._timeout_s,
-        }
+        """Keyword arguments every SDK client gets: our transport (and its timeouts), SDK retries off."""
+        return {"transport": self.new(), "retry_total": 0}
 
     def token_kwargs(self) -> dict[str, Any]:
         """`client_kwargs` for an identity's token credential, with the lean pipeline (`lean_policies`) and no

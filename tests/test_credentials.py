@@ -192,3 +192,17 @@ def test_fixed_user_agent_names_the_sdk_and_reads_the_environment_once(monkeypat
     monkeypatch.delenv("AZURE_HTTP_USER_AGENT")
     agent = _sent_headers(policy)["User-Agent"]
     assert agent.startswith("azsdk-python-keyvault-secrets/1.0 Python/") and agent.endswith(" pal-test")
+
+
+def test_transport_times_connects_and_leaves_reads_to_the_attempt_timeout() -> None:
+    """Each SDK client's transport connects within the run's timeout and arms no read timeout of its own: every
+    call runs inside a Retrier attempt of that length (the SDK client's own timeout options never reach a
+    transport it is given)."""
+
+    async def build() -> None:
+        async with SharedTransport(ca_bundle=None, limit=4, timeout_s=7) as transport:
+            config = transport.new().connection_config
+            assert (config.timeout, config.read_timeout) == (7, None)
+            assert set(transport.client_kwargs()) == {"transport", "retry_total"}
+
+    asyncio.run(build())
