@@ -34,17 +34,21 @@ def lean_policies(
     """The pipeline of a run-wide client (ARM, Key Vault) or an identity's token credential, without the policies
     that do nothing here but cost CPU on every request (~10 policy hops per request, 6 requests per identity).
 
-    Kept: the client request ID and user agent (what Microsoft support and service logs see), JSON decoding, the
-    authorization (Key Vault: the SDK's own challenge policy), and the redacting HttpLoggingPolicy when its log
-    is on (`--debug`; the logging is configured before any client is built). Dropped: headers/proxy/custom-hook
-    policies (nothing configured), the SDK's retry policy (off: `retry_total=0`, our Retrier owns retries), the
-    tracing and network-trace policies (off), redirects (the transport never follows one, so a bearer token never
-    leaves for another host; a 3xx is an error), and ARM's auto resource-provider registration (a POST to the
-    customer's subscription that the tool must never send). The SansIO policies run as one `Chain` (one hop);
-    every policy here but the Key Vault challenge policy may be shared; that one belongs to one client.
+    Kept: the client request ID and user agent (what Microsoft support and service logs see), JSON decoding (not for
+    Key Vault: its generated operations parse the body themselves with `response.json()`, so the policy only parsed
+    every secret twice), the authorization (Key Vault: the SDK's own challenge policy), and the redacting
+    HttpLoggingPolicy when its log is on (`--debug`; the logging is configured before any client is built). Dropped:
+    headers/proxy/custom-hook policies (nothing configured), the SDK's retry policy (off: `retry_total=0`, our
+    Retrier owns retries), the tracing and network-trace policies (off), redirects (the transport never follows one,
+    so a bearer token never leaves for another host; a 3xx is an error), and ARM's auto resource-provider
+    registration (a POST to the customer's subscription that the tool must never send). The SansIO policies run as
+    one `Chain` (one hop); every policy here but the Key Vault challenge policy may be shared; that one belongs to
+    one client.
     """
-    chained: list[SansIOHTTPPolicy[Any, Any]] = [
-        ClientRequestId(), fixed_user_agent(sdk_moniker), ContentDecodePolicy(), CallOptions()]
+    chained: list[SansIOHTTPPolicy[Any, Any]] = [ClientRequestId(), fixed_user_agent(sdk_moniker)]
+    if not keyvault:
+        chained.append(ContentDecodePolicy())
+    chained.append(CallOptions())
     if isinstance(authentication, SansIOHTTPPolicy):
         chained.append(authentication)
     policies: list[Any] = [Chain(*chained)]

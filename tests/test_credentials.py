@@ -69,16 +69,16 @@ def _policy_types(client: Any) -> list[str]:
 @pytest.mark.parametrize("verify", [True, False])
 def test_vault_client_is_lean_and_keeps_the_challenge_policy(verify: bool) -> None:
     """The Key Vault client runs the SDK's own challenge policy (verifying the challenge's resource as asked)
-    and none of the policies that do nothing here (retry, redirect, tracing, …); no HTTP log policy while the
-    HTTP log is off."""
+    and none of the policies that do nothing here (retry, redirect, tracing, …, and JSON decoding: its operations
+    parse the body themselves); no HTTP log policy while the HTTP log is off."""
     from azure.keyvault.secrets._shared import AsyncChallengeAuthPolicy
 
     async def build() -> None:
         async with SharedTransport(ca_bundle=None, limit=4, timeout_s=5) as transport:
             reader = VaultReader(_NoCredential(), transport, verify_challenge_resource=verify)
             client = reader.client("https://vault.example")
-            assert _policy_types(client) == ["ClientRequestId", "UserAgentPolicy", "ContentDecodePolicy",
-                                             "CallOptions", "AsyncChallengeAuthPolicy"]
+            assert _policy_types(client) == ["ClientRequestId", "UserAgentPolicy", "CallOptions",
+                                             "AsyncChallengeAuthPolicy"]
             challenge = [p for p in client._client._client._pipeline._impl_policies
                          if isinstance(p, AsyncChallengeAuthPolicy)]
             assert challenge[0]._verify_challenge_resource is verify
