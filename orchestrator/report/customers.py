@@ -1,0 +1,129 @@
+"""Per-customer figures of a run, made from its columns: the Customers table, coverage, recognition, actions.
+
+A run of 100,000 identities can have 100,000 customers; an object per customer (a set of identities, a counter of
+statuses, the fixes) cost more than the identities' own columns. Instead the rows are grouped by the customer
+column's codes (first-seen order, as the table lists customers) into one array of row numbers, and each
+customer's figures are made again from its rows whenever they are needed: only a covered and a recognised flag
+per customer are kept.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
+
+from ..models import Recognition, Status
+from .load import RunData, identity_of
+from .rows import Coded
+
+_ELIGIBLE = Recognition.ELIGIBLE.value
+_STATUS_ORDER = {s.value: i for i, s in enumerate(Status)}
+
+
+def _grouped(codes: Sequence[int], groups: int) -> tuple[array[int], array[int]]:
+    """(row numbers ordered by group, keeping row order within one; where each group starts, plus the end)."""
+    starts = array("I", bytes(4 * (groups + 1)))
+    for code in codes:
+        starts[code + 1] += 1
+    for g in range(groups):
+        starts[g + 1] += starts[g]
+    order = array("I", bytes(4 * len(codes)))
+    free = array("I", starts)
+    for row, code in enumerate(codes):
+        order[free[code]] = row
+        free[code] += 1
+    return order, starts
+
+
+class Customers:
+    """A run's customers, first seen first: covered?, recognised?, the fixes they need, and their table rows."""
+
+    def __init__(self, data: RunData) -> None:
+        cols = data.columns
+        customer = cols["customer"]
+        assert isinstance(customer, Coded)
+        self.names: list[str] = customer.values
+        self._cols = (cols["status"], cols["_covered"], cols["recognition"], cols["_fix"], cols["_recognition_fix"],
+                      cols["tenant_id"], cols["client_id"], cols["_key"])
+        self._order, self._starts = _grouped(customer.codes, len(self.names))
+        self.covered = bytearray(len(self.names))
+        self.recognised = bytearray(len(self.names))
+        self.actions: dict[str, list[str]] = {}  # fix → the customers that need it, first seen first
+        for i, name in enumerate(self.names):
+            covered, recognised, fixes = self._flags(self._rows(i))
+            self.covered[i], self.recognised[i] = covered, recognised
+            for fix, add_role in fixes.items():
+                if not (add_role and recognised):
+                    self.actions.setdefault(fix, []).append(name)
+
+    def _rows(self, i: int) -> array[int]:
+        return self._order[self._starts[i] : self._starts[i + 1]]
+
+    def _flags(self, rows: array[int]) -> tuple[bool, bool, dict[str, bool]]:
+        """(covered, recognised, fix text → is it the recognition fix) of one customer's rows."""
+        _, covered_col, recognition, fix, recognition_fix, *_ = self._cols
+        covered = recognised = False
+        fixes: dict[str, bool] = {}
+        for r in rows:
+            if covered_col[r]:
+                covered = True
+                recognised = recognised or recognition[r] == _ELIGIBLE
+            if text := fix[r]:
+                fixes.setdefault(text, False)
+            if text := recognition_fix[r]:
+                fixes.setdefault(text, True)
+        return covered, recognised, fixes
+
+    def row(self, i: int) -> tuple[Any, ...]:
+        rows = self._rows(i)
+        status, *_, tenant, client, key = self._cols
+        covered, recognised, fixes = self._flags(rows)
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[status[r]] = counts.get(status[r], 0) + 1
+        identities = 1 if len(rows) == 1 else len({identity_of(tenant[r], client[r], key[r]) for r in rows})
+        return (
+            self.names[i],
+            identities,
+            "yes" if covered else "no",
+            "yes" if recognised else "no",
+            "; ".join(f"{s}: {n}" for s, n in sorted(counts.items(), key=lambda kv: _STATUS_ORDER[kv[0]])),
+            "; ".join(text for text, add_role in fixes.items() if not (add_role and recognised)),
+        )
+
+    def table_rows(self) -> CustomerRows:
+        """The Customers table's rows, made as they are read."""
+        return CustomerRows(self, 0, len(self.names))
+
+
+class CustomerRows(Sequence[tuple[Any, ...]]):
+    """Rows `start`…`stop` of the Customers table; a slice is another view."""
+
+    __slots__ = ("_customers", "_start", "_stop")
+
+    def __init__(self, customers: Customers, start: int, stop: int) -> None:
+        self._customers, self._start, self._stop = customers, start, stop
+
+    def __len__(self) -> int:
+        return max(0, self._stop - self._start)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Any, ...]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[Any, ...]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[Any, ...] | Sequence[tuple[Any, ...]]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            return CustomerRows(self._customers, self._start + start, self._start + max(start, stop))
+        at = index + len(self) if index < 0 else index
+        if not 0 <= at < len(self):
+            raise IndexError(index)
+        return self._customers.row(self._start + at)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return map(self._customers.row, range(self._start, max(self._start, self._stop)))
