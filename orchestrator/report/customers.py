@@ -79,16 +79,20 @@ class Customers:
         rows = self._rows(i)
         status, *_, tenant, client, key = self._cols
         covered, recognised, fixes = self._flags(rows)
-        counts: dict[str, int] = {}
-        for r in rows:
-            counts[status[r]] = counts.get(status[r], 0) + 1
-        identities = 1 if len(rows) == 1 else len({identity_of(tenant[r], client[r], key[r]) for r in rows})
+        if len(rows) == 1:  # most customers of a big run: one identity, one status
+            identities, statuses = 1, f"{status[rows[0]]}: 1"
+        else:
+            counts: dict[str, int] = {}
+            for r in rows:
+                counts[status[r]] = counts.get(status[r], 0) + 1
+            identities = len({identity_of(tenant[r], client[r], key[r]) for r in rows})
+            statuses = "; ".join(f"{s}: {n}" for s, n in sorted(counts.items(), key=lambda kv: _STATUS_ORDER[kv[0]]))
         return (
             self.names[i],
             identities,
             "yes" if covered else "no",
             "yes" if recognised else "no",
-            "; ".join(f"{s}: {n}" for s, n in sorted(counts.items(), key=lambda kv: _STATUS_ORDER[kv[0]])),
+            statuses,
             "; ".join(text for text, add_role in fixes.items() if not (add_role and recognised)),
         )
 

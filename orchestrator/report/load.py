@@ -14,7 +14,7 @@ from typing import Any
 
 from ..journal import Journal, RunRecord
 from ..models import Outcome, Recognition, Status
-from .rows import Coded, Column
+from .rows import Coded, Column, Guids
 from .rules import (
     FIX_BY_RECOGNITION,
     REDACTED,
@@ -59,9 +59,11 @@ IDENTITY_COLUMNS: tuple[str, ...] = (
 #: where its tenant and client ID do not name the identity (None elsewhere: the key is not kept twice).
 HELPER_COLUMNS = ("_covered", "_fix", "_recognition_fix", "_key")
 
-#: Columns whose values differ on (almost) every row: plain lists. Every other column is `Coded`.
-_UNIQUE_COLUMNS = frozenset({"tenant_id", "client_id", "object_id", "credential_expires_on", "checked_at", "line",
-                             "secret_name", "trace_id", "correlation_id", "_key"})
+#: Columns of GUIDs, packed (`Guids`), and other columns whose values differ on (almost) every row: plain lists.
+#: Every other column is `Coded`.
+_GUID_COLUMNS = frozenset({"tenant_id", "client_id", "object_id"})
+_UNIQUE_COLUMNS = frozenset({"credential_expires_on", "checked_at", "line", "secret_name", "trace_id",
+                             "correlation_id", "_key"})
 
 #: What the expiry column says for identities that sign in without a stored secret (nothing to rotate).
 NO_SECRET = "no secret"  # noqa: S105 - a label, not a password
@@ -171,11 +173,15 @@ def _extra_names(extras: Iterable[str], taken: set[str]) -> list[str]:
     return names
 
 
+def _column(name: str) -> Column:
+    return Guids() if name in _GUID_COLUMNS else [] if name in _UNIQUE_COLUMNS else Coded()
+
+
 def load_run(journal: Journal, run: RunRecord, reserved: frozenset[str]) -> RunData:
     """Iterate the run's outcomes once into its columns; extra columns named like one of ours or `reserved` are
     renamed (`_extra_names`)."""
     names = (*IDENTITY_COLUMNS, *HELPER_COLUMNS)
-    cols: dict[str, Column] = {c: [] if c in _UNIQUE_COLUMNS else Coded() for c in names}
+    cols: dict[str, Column] = {c: _column(c) for c in names}
     extras: dict[str, Coded] = {}
     statuses: Counter[str] = Counter()
     recognitions: Counter[str] = Counter()

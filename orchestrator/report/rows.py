@@ -1,10 +1,10 @@
 """A run's columns kept small, and a table's rows made on demand from them (no copy of a 100k-row table).
 
-The view holds each column of a run once: a plain list for values that differ on every row (tenant IDs, times),
-a `Coded` column (one small integer per row, each value once) for those that repeat (a status, a partner ID,
-a fix). `ColumnRows` gives a table's rows from those columns — all of them, or the rows a work list picks — as
-tuples made while the outputs iterate, so no table holds its rows a second time. The outputs only need `len`,
-slices and iteration.
+The view holds each column of a run once: `Guids` (16 bytes a row) for the tenant, client and object IDs, a plain
+list for other values that differ on every row (times, line numbers), a `Coded` column (one small integer per row,
+each value once) for those that repeat (a status, a partner ID, a fix). `ColumnRows` gives a table's rows from
+those columns — all of them, or the rows a work list picks — as tuples made while the outputs iterate, so no
+table holds its rows a second time. The outputs only need `len`, slices and iteration.
 """
 
 from __future__ import annotations
@@ -56,16 +56,68 @@ class Coded:
         return map(self.values.__getitem__, map(self.codes.__getitem__, rows))
 
 
+_NONE_GUID = bytes(16)
+
+
+class Guids:
+    """A column of GUIDs (tenant, client, object IDs: a new one on every row) as 16 bytes each, not 85-byte texts.
+
+    Only the canonical text (36 lower-case hex digits and dashes) is packed, so a value reads back exactly as
+    written; any other value (upper case, braces, empty) is kept as it is. Sixteen zero bytes stand for None.
+    """
+
+    __slots__ = ("_other", "_packed")
+
+    def __init__(self) -> None:
+        self._packed = bytearray()
+        self._other: dict[int, Any] = {}
+
+    def append(self, value: Any) -> None:
+        if value is None:
+            self._packed += _NONE_GUID
+            return
+        if type(value) is str and len(value) == 36:
+            try:
+                raw = bytes.fromhex(value.replace("-", "", 4))
+            except ValueError:
+                raw = _NONE_GUID
+            if raw != _NONE_GUID and _text(raw) == value:
+                self._packed += raw
+                return
+        self._other[len(self)] = value
+        self._packed += _NONE_GUID
+
+    def __len__(self) -> int:
+        return len(self._packed) >> 4
+
+    def __getitem__(self, row: int) -> Any:
+        raw = self._packed[row << 4 : (row << 4) + 16]
+        if raw == _NONE_GUID:
+            return self._other.get(row)
+        return _text(raw)
+
+    def span(self, start: int, stop: int) -> Iterator[Any]:
+        return map(self.__getitem__, range(start, min(stop, len(self))))
+
+    def picked(self, rows: Iterable[int]) -> Iterator[Any]:
+        return map(self.__getitem__, rows)
+
+
+def _text(raw: bytes | bytearray) -> str:
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 #: A column as the view holds it.
-Column = list[Any] | Coded
+Column = list[Any] | Coded | Guids
 
 
 def _span(column: Column, start: int, stop: int) -> Iterator[Any]:
-    return column.span(start, stop) if isinstance(column, Coded) else islice(column, start, stop)
+    return islice(column, start, stop) if isinstance(column, list) else column.span(start, stop)
 
 
 def _picked(column: Column, rows: Iterable[int]) -> Iterator[Any]:
-    return column.picked(rows) if isinstance(column, Coded) else map(column.__getitem__, rows)
+    return map(column.__getitem__, rows) if isinstance(column, list) else column.picked(rows)
 
 
 class ColumnRows(Sequence[tuple[Any, ...]]):

@@ -110,7 +110,7 @@ def _count(column: Column, value: Any) -> int:
     if isinstance(column, Coded):
         codes = [code for code, v in enumerate(column.values) if v == value]
         return sum(column.codes.count(code) for code in codes)
-    return column.count(value)
+    return sum(1 for v in _values(column) if v == value)
 
 
 def _action_rows(data: RunData) -> dict[str, Any]:
@@ -241,7 +241,7 @@ def _fix_rows(data: RunData, fix_column: str, columns: Sequence[str]) -> Sequenc
 
 
 def _values(column: Column) -> Iterable[Any]:
-    return column.span(0, len(column)) if isinstance(column, Coded) else column
+    return column if isinstance(column, list) else column.span(0, len(column))
 
 
 def _expiring(data: RunData, extras: Sequence[str], now: datetime, days: int) -> list[tuple[Any, ...]]:
