@@ -106,7 +106,7 @@ def _completeness(data: RunData) -> dict[str, Any]:
 
 
 def _count(column: Column, value: Any) -> int:
-    """How many rows of `column` hold `value` (True counts as 1 in a list, as a sum would)."""
+    """How many rows of `column` hold `value` (a coded column counts its codes, not its rows one by one)."""
     if isinstance(column, Coded):
         codes = [code for code, v in enumerate(column.values) if v == value]
         return sum(column.codes.count(code) for code in codes)
@@ -165,11 +165,11 @@ def summary(journal: Journal, run_id: str, *, baseline_id: str | None = None) ->
     return {**_summary_of(data, Customers(data), changes), **summary_keys(journal, run)}
 
 
-# -- tables ----------------------------------------------------------------------------------------
-
-
 def _load(journal: Journal, run: RunRecord) -> RunData:
     return load_run(journal, run, _WORK_LIST_COLUMNS)
+
+
+# -- tables ----------------------------------------------------------------------------------------
 
 
 def _rows(data: RunData, columns: Sequence[str], picked: Sequence[int] | None = None) -> Sequence[tuple[Any, ...]]:
