@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from ..models import Recognition, Status
 from .load import RunData, identity_of
-from .rows import Coded
+from .rows import Coded, Column
 
 _ELIGIBLE = Recognition.ELIGIBLE.value
 _STATUS_ORDER = {s.value: i for i, s in enumerate(Status)}
@@ -36,6 +36,12 @@ def _grouped(codes: Sequence[int], groups: int) -> tuple[array[int], array[int]]
     return order, starts
 
 
+def _coded(column: Column) -> tuple[Sequence[int], list[Any]]:
+    """(codes, values) of a coded column: a row's value is `values[codes[row]]`, read without a call per row."""
+    assert isinstance(column, Coded)
+    return column.codes, column.values
+
+
 class Customers:
     """A run's customers, first seen first: covered?, recognised?, the fixes they need, and their table rows."""
 
@@ -44,56 +50,66 @@ class Customers:
         customer = cols["customer"]
         assert isinstance(customer, Coded)
         self.names: list[str] = customer.values
-        self._cols = (cols["status"], cols["_covered"], cols["recognition"], cols["_fix"], cols["_recognition_fix"],
-                      cols["tenant_id"], cols["client_id"], cols["_key"])
+        self._status, self._covered, self._recognition, self._fix, self._recognition_fix = (
+            _coded(cols[c]) for c in ("status", "_covered", "recognition", "_fix", "_recognition_fix"))
         self._order, self._starts = _grouped(customer.codes, len(self.names))
         self.covered = bytearray(len(self.names))
         self.recognised = bytearray(len(self.names))
+        self._identities = array("I", [1]) * len(self.names)
         self.actions: dict[str, list[str]] = {}  # fix → the customers that need it, first seen first
+        tenant, client, key = cols["tenant_id"], cols["client_id"], cols["_key"]
         for i, name in enumerate(self.names):
-            covered, recognised, fixes = self._flags(self._rows(i))
+            rows = self._rows(i)
+            covered, recognised = self._flags(rows)
             self.covered[i], self.recognised[i] = covered, recognised
-            for fix, add_role in fixes.items():
+            if len(rows) > 1:  # a duplicate row of an identity is not a second identity
+                self._identities[i] = len({identity_of(tenant[r], client[r], key[r]) for r in rows})
+            for fix, add_role in self._fixes(rows).items():
                 if not (add_role and recognised):
                     self.actions.setdefault(fix, []).append(name)
 
     def _rows(self, i: int) -> array[int]:
         return self._order[self._starts[i] : self._starts[i + 1]]
 
-    def _flags(self, rows: array[int]) -> tuple[bool, bool, dict[str, bool]]:
-        """(covered, recognised, fix text → is it the recognition fix) of one customer's rows."""
-        _, covered_col, recognition, fix, recognition_fix, *_ = self._cols
+    def _flags(self, rows: array[int]) -> tuple[bool, bool]:
+        """(covered, recognised) of one customer's rows: any covered, and any covered with an eligible role."""
+        (covered_codes, covered_values), (rec_codes, rec_values) = self._covered, self._recognition
         covered = recognised = False
+        for r in rows:
+            if covered_values[covered_codes[r]]:
+                covered = True
+                recognised = recognised or rec_values[rec_codes[r]] == _ELIGIBLE
+        return covered, recognised
+
+    def _fixes(self, rows: array[int]) -> dict[str, bool]:
+        """fix text → is it the recognition fix (add a role), first seen first, of one customer's rows."""
+        (fix_codes, fix_values), (rec_codes, rec_values) = self._fix, self._recognition_fix
         fixes: dict[str, bool] = {}
         for r in rows:
-            if covered_col[r]:
-                covered = True
-                recognised = recognised or recognition[r] == _ELIGIBLE
-            if text := fix[r]:
+            if text := fix_values[fix_codes[r]]:
                 fixes.setdefault(text, False)
-            if text := recognition_fix[r]:
+            if text := rec_values[rec_codes[r]]:
                 fixes.setdefault(text, True)
-        return covered, recognised, fixes
+        return fixes
 
     def row(self, i: int) -> tuple[Any, ...]:
         rows = self._rows(i)
-        status, *_, tenant, client, key = self._cols
-        covered, recognised, fixes = self._flags(rows)
+        codes, values = self._status
+        recognised = self.recognised[i]
         if len(rows) == 1:  # most customers of a big run: one identity, one status
-            identities, statuses = 1, f"{status[rows[0]]}: 1"
+            statuses = f"{values[codes[rows[0]]]}: 1"
         else:
             counts: dict[str, int] = {}
             for r in rows:
-                counts[status[r]] = counts.get(status[r], 0) + 1
-            identities = len({identity_of(tenant[r], client[r], key[r]) for r in rows})
+                counts[values[codes[r]]] = counts.get(values[codes[r]], 0) + 1
             statuses = "; ".join(f"{s}: {n}" for s, n in sorted(counts.items(), key=lambda kv: _STATUS_ORDER[kv[0]]))
         return (
             self.names[i],
-            identities,
-            "yes" if covered else "no",
+            self._identities[i],
+            "yes" if self.covered[i] else "no",
             "yes" if recognised else "no",
             statuses,
-            "; ".join(text for text, add_role in fixes.items() if not (add_role and recognised)),
+            "; ".join(text for text, add_role in self._fixes(rows).items() if not (add_role and recognised)),
         )
 
     def table_rows(self) -> CustomerRows:
