@@ -5,9 +5,15 @@ These tests prove the sharing that keeps a report's and an inventory's memory do
 
 from __future__ import annotations
 
+import gc
 import io
+import os
 import random
 import sqlite3
+import subprocess
+import sys
+import tracemalloc
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,8 +22,8 @@ from orchestrator.inventory import load_inventory, write_sample_inventory
 from orchestrator.inventory.tables import _LINE, _handed_on
 from orchestrator.journal import Journal
 from orchestrator.journal_rows import outcome_of_row
-from orchestrator.report import synthetic_run
-from orchestrator.report.rows import ColumnRows
+from orchestrator.report import build_view, synthetic_run
+from orchestrator.report.rows import Coded, ColumnRows, Guids
 
 
 def _plain_outcomes(path: Path, run_id: str) -> list[object]:
@@ -97,3 +103,108 @@ def test_column_rows_behave_like_the_list_of_row_tuples_they_replace() -> None:
     assert list(ColumnRows([])) == [] and len(ColumnRows([])) == 0
     with pytest.raises(IndexError):
         rows[10]
+
+
+def test_a_coded_column_widens_its_codes_and_gives_back_every_value() -> None:
+    """Past 256 and 65,536 distinct values the codes take 2 and 4 bytes; reading gives the appended values back, a
+    column first seen at row n starts with n Nones, and equal values are one object."""
+    values = [f"v{i % 70_000}" for i in range(140_000)]
+    column = Coded(3)
+    for value in values:
+        column.append(value)
+    column.close()
+    expected = [None, None, None, *values]
+    assert column.codes.itemsize == 4 and len(column) == len(expected)
+    assert list(column.span(0, len(column))) == expected and column[5] == expected[5]
+    assert list(column.picked([0, 4, 70_004])) == [None, "v1", "v1"]
+    assert len({id(v) for v in column.span(0, len(column))}) == 70_001
+    small = Coded()
+    for text in ("a", "b", "a", None):
+        small.append(text)
+    assert small.codes.itemsize == 1 and small.values == ["a", "b", None]
+
+
+def test_picked_column_rows_are_the_rows_a_list_comprehension_picks() -> None:
+    """A work list's rows (row numbers of the run's columns) index, slice and iterate as the picked tuples would."""
+    coded = Coded()
+    for i in range(10):
+        coded.append(f"s{i % 3}")
+    columns = [list(range(10)), coded]
+    picked = [1, 4, 5, 9]
+    rows = ColumnRows(columns, picked=picked)
+    expected = [(i, f"s{i % 3}") for i in picked]
+    assert len(rows) == 4 and list(rows) == expected and rows[-1] == expected[-1]
+    assert list(rows[1:3]) == expected[1:3] and list(rows[1:][1:]) == expected[2:]
+    assert list(ColumnRows(columns, picked=[])) == []
+
+
+NOW = datetime(2025, 1, 2, tzinfo=UTC)
+
+_RENDER = """
+import resource, sys
+from datetime import UTC, datetime
+from orchestrator.journal import Journal
+from orchestrator.report import write_reports
+with Journal(sys.argv[1], read_only=True) as journal:
+    write_reports(journal, journal.runs()[-1].run_id, sys.argv[2], now=datetime(2025, 1, 2, tzinfo=UTC))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "pandas" in sys.modules)
+"""
+
+
+def _render_peak_kib(tmp_path: Path, rows: int) -> tuple[int, bool]:
+    """Peak RSS (KiB) of a fresh process rendering every report of a `rows`-identity run, one customer each (as in
+    a real 100,000-identity run), and whether it imported pandas."""
+    journal_path = tmp_path / f"journal-{rows}.sqlite"
+    with Journal(journal_path) as journal:
+        synthetic_run(journal, rows, customers=rows)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", _RENDER, str(journal_path), str(tmp_path / f"reports-{rows}")],
+                          env=env, capture_output=True, text=True, check=True, timeout=600)
+    peak, pandas = done.stdout.split()
+    return int(peak), pandas == "True"
+
+
+def test_rendering_grows_by_under_1_5_kb_per_identity_and_imports_no_pandas(tmp_path: Path) -> None:
+    """Issue 17: 10,000 more identities (each its own customer, as in a real run) add under 15 MB to the whole
+    render's peak RSS (the pandas frame and per-customer objects made it ~2 KB per identity). Each render runs in
+    its own process, so the peak is its own; none imports pandas (~50 MB). Both runs are past the HTML's row cap,
+    so only what grows with the rows differs."""
+    small, small_pandas = _render_peak_kib(tmp_path, 3_000)
+    big, big_pandas = _render_peak_kib(tmp_path, 13_000)
+    assert not small_pandas and not big_pandas
+    per_row = (big - small) * 1024 / 10_000
+    assert per_row < 1_500, f"{per_row:.0f} bytes per identity"
+
+
+def test_the_view_of_a_run_allocates_under_500_bytes_per_identity_at_its_peak(tmp_path: Path) -> None:
+    """The view of 10,000 identities, each its own customer, peaks under 5 MB of Python allocations (traced, so
+    exact): its columns are held once and small, no table or customer keeps rows of its own (the pandas view
+    peaked at ~1,300 bytes per identity)."""
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        run_id = synthetic_run(journal, 10_000, customers=10_000)
+        build_view(journal, run_id, now=NOW)  # imports and caches warmed, not counted
+        gc.collect()
+        tracemalloc.start()
+        try:
+            view = build_view(journal, run_id, now=NOW)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert len(view.tables[1].rows) == 10_000
+    assert peak / 10_000 < 500, f"{peak / 10_000:.0f} bytes per identity"
+
+
+def test_guids_read_back_exactly_as_written_whatever_their_form() -> None:
+    """Canonical GUIDs are packed into 16 bytes; upper case, braces, the zero GUID, empty text, None and non-GUIDs
+    are kept as they are: every value reads back equal, by index, span and pick."""
+    values = ["10000000-0000-400a-8000-000000000000", "7CB5853F-1E81-5FF5-967E-F68C4E1BC068", None, "",
+              "00000000-0000-0000-0000-000000000000", "{7cb5853f-1e81-5ff5-967e-f68c4e1bc068}",
+              "7cb5853f1e815ff5967ef68c4e1bc068xxxx", "7cb5853f-1e81-5ff5-967e-f68c4e1bc06g", "not a guid",
+              "7cb5853f-1e81-5ff5-967e-f68c4e1bc068"]
+    column = Guids()
+    for value in values:
+        column.append(value)
+    assert len(column) == len(values) and [column[i] for i in range(len(values))] == values
+    assert list(column.span(0, 99)) == values and list(column.span(3, 5)) == values[3:5]
+    assert list(column.picked([9, 0, 2])) == [values[9], values[0], None]
+    assert len(column._packed) == 16 * len(values) and len(column._other) == 7

@@ -582,9 +582,10 @@ def _report_imports() -> dict[str, set[str]]:
 
 
 def test_the_view_alone_imports_pandas_and_outputs_import_nothing_back() -> None:
-    """Arrows point one way: only the view imports pandas; outputs use the view, never write or each other."""
+    """Arrows point one way: no module but the view may import pandas (none does: the view's columns are plain
+    Python, see test_memory); outputs use the view, never write or each other."""
     imports = _report_imports()
-    assert {name for name, names in imports.items() if "pandas" in names} == {"view"}
+    assert {name for name, names in imports.items() if "pandas" in names} <= {"view"}
     for output in ("tables", "xlsx", "html"):
         assert not imports[output] & {"write", "synthetic", "tables", "xlsx", "html"} - {output}, output
     for lower in ("rules", "comparison", "view", "files"):

@@ -8,12 +8,13 @@ whose state is the same in both runs is not listed. Reads the journal directly (
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import JournalError
 from ..journal import Journal, RunRecord
-from .comparison import _State, headline, states
+from .comparison import _State, headline, iter_states
 from .rules import FAILURE_STATUSES, NOT_LINKED_STATUSES, iso_utc
 
 #: The kinds of change, in the order they are listed (and in which one is chosen when several apply).
@@ -121,28 +122,46 @@ def pick_baseline(journal: Journal, run: RunRecord, baseline_id: str | None = No
     return journal.baseline_run(baseline_id)
 
 
-def _by_identity(found: dict[str, _State]) -> dict[str, _State]:
-    """Re-key by tenant + client ID, so a row skipped as invalid still meets its identity of the baseline."""
-    result: dict[str, _State] = {}
-    for key, s in found.items():
+def _identity(key: str, s: _State) -> str:
+    """Tenant + client ID, so a row skipped as invalid still meets its identity of the baseline (else the key)."""
+    if s.tenant_id.strip() and s.client_id.strip():
         ident = f"{s.tenant_id.strip().lower()}|{s.client_id.strip().lower()}"
-        result.setdefault(ident if s.tenant_id.strip() and s.client_id.strip() else key, s)
+        return key if ident == key else ident  # usually the key itself: kept, not a copy
+    return key
+
+
+def _by_identity(found: Iterable[tuple[str, _State]]) -> dict[str, _State]:
+    """Identity → its state; a second row of one identity is not a second identity (the first one counts)."""
+    result: dict[str, _State] = {}
+    for key, s in found:
+        result.setdefault(_identity(key, s), s)
     return result
 
 
 def changes_since(journal: Journal, run: RunRecord, baseline: RunRecord | None) -> Changes:
-    """Every identity's change from `baseline` to `run`, ordered by kind, then customer."""
+    """Every identity's change from `baseline` to `run`, ordered by kind, then customer.
+
+    Only the baseline's states are held: this run's are read one at a time, each taking its baseline state out,
+    and what is left of the baseline was removed (a 100k-identity run's states cost ~50 MB).
+    """
     if baseline is None:
         return Changes(None)
-    before, after = _by_identity(states(journal, baseline.run_id)), _by_identity(states(journal, run.run_id))
+    before = _by_identity(iter_states(journal, baseline.run_id))
+    figures = headline(before)
     removed_known = run.finished
-    order = {k: i for i, k in enumerate(CHANGE_KINDS)}
     rows: list[tuple[Any, ...]] = []
-    for key in dict.fromkeys([*after, *before]):
-        a, b = before.get(key), after.get(key)
-        kind = kind_of(a, b)
-        if kind is None or (kind == "removed" and not removed_known):
+    seen: set[str] = set()
+    for key, b in iter_states(journal, run.run_id):
+        ident = _identity(key, b)
+        if ident in seen:
             continue
-        rows.append(_row(kind, a, b))
+        seen.add(ident)
+        a = before.pop(ident, None)
+        kind = kind_of(a, b)
+        if kind is not None:
+            rows.append(_row(kind, a, b))
+    if removed_known:
+        rows.extend(_row("removed", a, None) for a in before.values())
+    order = {k: i for i, k in enumerate(CHANGE_KINDS)}
     rows.sort(key=lambda r: (order[r[5]], r[0].casefold()))
-    return Changes(baseline, rows, removed_known, headline(before))
+    return Changes(baseline, rows, removed_known, figures)

@@ -7,6 +7,7 @@ and `runs` stay fast; `changes` and the view reuse its per-identity states and c
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,10 +88,12 @@ class _State:
         return is_covered(self.status, self.target, self.linked)
 
 
-def _states(journal: Journal, run_id: str) -> dict[str, _State]:
-    journal.run(run_id)  # a clear JournalError for an unknown run
-    return {
-        o.key: _State(
+def iter_states(journal: Journal, run_id: str) -> Iterator[tuple[str, _State]]:
+    """(key, light state) of each identity of one run, as the journal reads them (a JournalError for an unknown
+    run): a caller that needs only some of them does not hold all of a 100k-identity run."""
+    journal.run(run_id)
+    for o in journal.iter_outcomes(run_id):
+        yield o.key, _State(
             o.customer,
             o.tenant_id,
             o.client_id,
@@ -100,8 +103,10 @@ def _states(journal: Journal, run_id: str) -> dict[str, _State]:
             o.error_code,
             o.recognition is not None and o.recognition.recognition is Recognition.ELIGIBLE,
         )
-        for o in journal.iter_outcomes(run_id)
-    }
+
+
+def _states(journal: Journal, run_id: str) -> dict[str, _State]:
+    return dict(iter_states(journal, run_id))
 
 
 def _customer_coverage(states: dict[str, _State]) -> dict[str, bool]:
@@ -112,14 +117,11 @@ def _customer_coverage(states: dict[str, _State]) -> dict[str, bool]:
 
 
 def coverage_percent(journal: Journal, run_id: str) -> float:
-    """Customer coverage % of one run (for the coverage-per-run history)."""
-    coverage = _customer_coverage(_states(journal, run_id))
+    """Customer coverage % of one run (for the coverage-per-run history), one identity's state at a time."""
+    coverage: dict[str, bool] = {}
+    for _, s in iter_states(journal, run_id):  # keys are unique within a run: each identity counts once
+        coverage[s.customer] = coverage.get(s.customer, False) or s.covered
     return percent(sum(coverage.values()), len(coverage))
-
-
-def states(journal: Journal, run_id: str) -> dict[str, _State]:
-    """key → the light state of each identity of one run (for `changes`)."""
-    return _states(journal, run_id)
 
 
 def headline(found: dict[str, _State]) -> dict[str, Any]:
