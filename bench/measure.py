@@ -79,7 +79,7 @@ def run_measured(
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, cwd=cwd)  # noqa: S603 - our own argv
     deadline = started + timeout_s
-    tree_peak_kb, next_sample = 0, 0.0
+    tree_peak_kb, hwm_kb, next_sample = 0, 0, 0.0
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
@@ -91,10 +91,13 @@ def run_measured(
             break
         if now >= next_sample:
             tree_peak_kb, next_sample = max(tree_peak_kb, tree_rss_kb(proc.pid)), now + 0.05
+            hwm_kb = max(hwm_kb, _rss_kb(proc.pid, "VmHWM:"))
         time.sleep(0.005)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
-    own_mb = usage.ru_maxrss / 1024.0
+    # wait4's ru_maxrss keeps the pre-exec high-water mark: the fork of this (large) driver counts as the child's
+    # peak. VmHWM, the high-water mark of the child's own memory after exec, is the child's figure (Linux).
+    own_mb = hwm_kb / 1024.0 if hwm_kb else usage.ru_maxrss / 1024.0
     return Measured(proc.returncode, wall, usage.ru_utime, usage.ru_stime, own_mb, max(own_mb, tree_peak_kb / 1024))
 
 
@@ -113,10 +116,10 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _rss_kb(pid: int) -> int:
+def _rss_kb(pid: int, field: str = "VmRSS:") -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass

@@ -38,6 +38,7 @@ from .errors import (
     WorkerDiedError,
 )
 from .fanout import Hooks, Needs, RecognizerFactory, pool, session
+from .gctuning import release_memory
 from .guard import NameGuard
 from .hooks import FirstRows
 from .intents import IntentCommitter
@@ -201,6 +202,7 @@ def execute(
         # inventory, which the report phase would otherwise carry on top of its own peak)
         opened = replace(opened, todo=[], principals={}, prior={})
         del inventory
+        release_memory()
         return _finish(journal, opened, options, stop, time.monotonic() - started)
     finally:
         journal.close()

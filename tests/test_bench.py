@@ -92,3 +92,19 @@ def test_recommend_picks_the_smallest_concurrency_near_the_best() -> None:
     sweep = {"16": {"identities_per_s": 100.0}, "32": {"identities_per_s": 190.0},
              "64": {"identities_per_s": 199.0}, "128": {"identities_per_s": 200.0}}
     assert recommend(sweep)[0] == 32
+
+
+def test_measured_peak_is_the_childs_own_not_the_forked_driver() -> None:
+    """A large benchmark driver does not inflate its child's peak: wait4's ru_maxrss keeps the pre-exec
+    high-water mark of the fork, so the child's own VmHWM is the figure (the 757 MB "parent peak" at 100k was the
+    driver's world, forked)."""
+    import sys as _sys
+
+    from bench.measure import clean_env, run_measured
+
+    ballast = bytearray(200 * 1024 * 1024)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    m = run_measured([_sys.executable, "-c", "import time; time.sleep(0.3)"], env=clean_env())
+    del ballast
+    assert m.exit_code == 0 and 0 < m.peak_rss_mb < 100

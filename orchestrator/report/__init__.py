@@ -22,7 +22,8 @@ mid-run still leaves a reportable journal. Data flows one way through the packag
     synthetic    a synthetic run and its render timing, for the benchmark             (uses write)
 
 No module imports one that sits below it in this list, so there is no import circle; outputs take the view
-and import nothing back. This `__init__` only re-exports the public names.
+and import nothing back. This `__init__` only re-exports the public names,
+lazily (PEP 562): a run imports `check_report_dir` before any work and must not load pandas for it.
 
 User-supplied text (customer names, inventory extra columns, error messages) is treated as hostile:
 CSV cells that would start a formula get a leading `'`, XLSX cells are written as strings only, HTML
@@ -31,46 +32,125 @@ is escaped. The file format is documented in docs/reports.md; column order is pa
 
 from __future__ import annotations
 
-from ..errors import ReportWriteError
-from .changes import CHANGE_KINDS, CHANGE_LABELS, CHANGES_COLUMNS, Changes, changes_since, pick_baseline
-from .comparison import Change, Comparison, compare_runs, default_comparison, render_comparison, runs_table
-from .files import check_report_dir
-from .html import HTML_ROW_CAP, render_html
-from .markdown import publish_markdown, render_markdown
-from .rules import (
-    FAILURE_STATUSES,
-    FIX_BY_ERROR_CODE,
-    FIX_BY_RECOGNITION,
-    FIX_BY_STATUS,
-    FORMULA_TRIGGERS,
-    NOT_LINKED_STATUSES,
-    RECOGNITION_FIX,
-    REDACTED,
-    csv_safe,
-    entra_ids,
-    fix_for,
-    is_covered,
-    iso_utc,
-    scrub,
-    status_colours,
-    vault_and_secret,
-)
-from .summary_page import render_summary_page
-from .synthetic import bench_render, synthetic_run
-from .view import (
-    CUSTOMER_COLUMNS,
-    DATETIME_COLUMNS,
-    HISTORY_RUNS,
-    IDENTITY_COLUMNS,
-    REPORT_FILES,
-    SCHEMA_VERSION,
-    ReportView,
-    Table,
-    build_view,
-    summary,
-)
-from .write import LATEST, ReportPaths, write_reports
-from .xlsx import EXCEL_MAX_DATA_ROWS, sheet_names, write_xlsx
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names for type checkers; at run time `__getattr__` imports a name's module on first use
+    from ..errors import ReportWriteError
+    from .changes import CHANGE_KINDS, CHANGE_LABELS, CHANGES_COLUMNS, Changes, changes_since, pick_baseline
+    from .comparison import Change, Comparison, compare_runs, default_comparison, render_comparison, runs_table
+    from .files import check_report_dir
+    from .html import HTML_ROW_CAP, render_html
+    from .markdown import publish_markdown, render_markdown
+    from .rules import (
+        FAILURE_STATUSES,
+        FIX_BY_ERROR_CODE,
+        FIX_BY_RECOGNITION,
+        FIX_BY_STATUS,
+        FORMULA_TRIGGERS,
+        NOT_LINKED_STATUSES,
+        RECOGNITION_FIX,
+        REDACTED,
+        csv_safe,
+        entra_ids,
+        fix_for,
+        is_covered,
+        iso_utc,
+        scrub,
+        status_colours,
+        vault_and_secret,
+    )
+    from .summary_page import render_summary_page
+    from .synthetic import bench_render, synthetic_run
+    from .view import (
+        CUSTOMER_COLUMNS,
+        DATETIME_COLUMNS,
+        HISTORY_RUNS,
+        IDENTITY_COLUMNS,
+        REPORT_FILES,
+        SCHEMA_VERSION,
+        ReportView,
+        Table,
+        build_view,
+        summary,
+    )
+    from .write import LATEST, ReportPaths, write_reports
+    from .xlsx import EXCEL_MAX_DATA_ROWS, sheet_names, write_xlsx
+
+_SUBMODULES = frozenset({
+    "rules", "rows", "files", "comparison", "changes", "lighthouse", "view", "tables", "xlsx", "html",
+    "summary_page", "markdown", "write", "synthetic",
+})
+
+#: public name → the module that defines it (relative to this package)
+_HOMES: dict[str, str] = {
+    "ReportWriteError": "..errors",
+    "CHANGE_KINDS": ".changes",
+    "CHANGE_LABELS": ".changes",
+    "CHANGES_COLUMNS": ".changes",
+    "Changes": ".changes",
+    "changes_since": ".changes",
+    "pick_baseline": ".changes",
+    "Change": ".comparison",
+    "Comparison": ".comparison",
+    "compare_runs": ".comparison",
+    "default_comparison": ".comparison",
+    "render_comparison": ".comparison",
+    "runs_table": ".comparison",
+    "check_report_dir": ".files",
+    "HTML_ROW_CAP": ".html",
+    "render_html": ".html",
+    "publish_markdown": ".markdown",
+    "render_markdown": ".markdown",
+    "FAILURE_STATUSES": ".rules",
+    "FIX_BY_ERROR_CODE": ".rules",
+    "FIX_BY_RECOGNITION": ".rules",
+    "FIX_BY_STATUS": ".rules",
+    "FORMULA_TRIGGERS": ".rules",
+    "NOT_LINKED_STATUSES": ".rules",
+    "RECOGNITION_FIX": ".rules",
+    "REDACTED": ".rules",
+    "csv_safe": ".rules",
+    "entra_ids": ".rules",
+    "fix_for": ".rules",
+    "is_covered": ".rules",
+    "iso_utc": ".rules",
+    "scrub": ".rules",
+    "status_colours": ".rules",
+    "vault_and_secret": ".rules",
+    "render_summary_page": ".summary_page",
+    "bench_render": ".synthetic",
+    "synthetic_run": ".synthetic",
+    "CUSTOMER_COLUMNS": ".view",
+    "DATETIME_COLUMNS": ".view",
+    "HISTORY_RUNS": ".view",
+    "IDENTITY_COLUMNS": ".view",
+    "REPORT_FILES": ".view",
+    "SCHEMA_VERSION": ".view",
+    "ReportView": ".view",
+    "Table": ".view",
+    "build_view": ".view",
+    "summary": ".view",
+    "LATEST": ".write",
+    "ReportPaths": ".write",
+    "write_reports": ".write",
+    "EXCEL_MAX_DATA_ROWS": ".xlsx",
+    "sheet_names": ".xlsx",
+    "write_xlsx": ".xlsx",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use (pandas only with the views that need it)."""
+    if name in _SUBMODULES:  # `report.write` as an attribute, as the eager imports used to leave it
+        return importlib.import_module(f".{name}", __name__)
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CHANGES_COLUMNS",
