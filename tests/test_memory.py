@@ -23,7 +23,7 @@ from orchestrator.inventory.tables import _LINE, _handed_on
 from orchestrator.journal import Journal
 from orchestrator.journal_rows import outcome_of_row
 from orchestrator.report import build_view, synthetic_run
-from orchestrator.report.rows import Coded, ColumnRows, Guids
+from orchestrator.report.rows import CHUNK, Coded, ColumnRows
 
 
 def _plain_outcomes(path: Path, run_id: str) -> list[object]:
@@ -105,23 +105,51 @@ def test_column_rows_behave_like_the_list_of_row_tuples_they_replace() -> None:
         rows[10]
 
 
-def test_a_coded_column_widens_its_codes_and_gives_back_every_value() -> None:
-    """Past 256 and 65,536 distinct values the codes take 2 and 4 bytes; reading gives the appended values back, a
-    column first seen at row n starts with n Nones, and equal values are one object."""
+def test_a_coded_column_takes_the_smallest_codes_and_gives_back_every_value() -> None:
+    """Past 256 distinct values the codes take 2 bytes, past 65,536 4 bytes; reading gives the appended values back
+    (by index, span and pick; coded in one chunk or several), a column first seen at row n starts with n Nones,
+    equal values are one value and ints and bools stay Python ones."""
     values = [f"v{i % 70_000}" for i in range(140_000)]
     column = Coded(3)
-    for value in values:
+    for i, value in enumerate(values, start=1):
         column.append(value)
+        if not i % 50_000:  # coded a chunk at a time, as a run is loaded
+            column.flush()
+    assert len(column) == 140_003
     column.close()
     expected = [None, None, None, *values]
     assert column.codes.itemsize == 4 and len(column) == len(expected)
-    assert list(column.span(0, len(column))) == expected and column[5] == expected[5]
-    assert list(column.picked([0, 4, 70_004])) == [None, "v1", "v1"]
+    assert column.span(0, len(column)) == expected and column[5] == expected[5]
+    assert column.picked([0, 4, 70_004]) == [None, "v1", "v1"]
     assert len({id(v) for v in column.span(0, len(column))}) == 70_001
     small = Coded()
-    for text in ("a", "b", "a", None):
+    for text in ("a", "b", "a", None, "b"):
         small.append(text)
+    small.close()
     assert small.codes.itemsize == 1 and small.values == ["a", "b", None]
+    assert list(small.counts()) == [2, 2, 1] and list(small.rows_where(lambda v: v == "b")) == [1, 4]
+    mid = Coded()
+    for i in range(300):
+        mid.append(i % 2 == 0 if i < 2 else i)
+    mid.close()
+    assert mid.codes.itemsize == 2 and [type(v) for v in mid.values[:3]] == [bool, bool, int]
+    with pytest.raises(AssertionError):
+        mid.append("more")
+
+
+def test_column_rows_read_past_a_chunk_as_the_list_of_rows() -> None:
+    """Iteration reads the columns `CHUNK` rows at a time: whole, sliced across a chunk's edge, or picked."""
+    n = 2 * CHUNK + 5
+    coded = Coded()
+    for i in range(n):
+        coded.append(i % 7)
+    coded.close()
+    columns = [list(range(n)), coded]
+    expected = [(i, i % 7) for i in range(n)]
+    rows = ColumnRows(columns)
+    assert list(rows) == expected and list(rows[CHUNK - 2 : CHUNK + 3]) == expected[CHUNK - 2 : CHUNK + 3]
+    picked = list(range(0, n, 3))
+    assert list(ColumnRows(columns, picked=picked)) == [expected[i] for i in picked]
 
 
 def test_picked_column_rows_are_the_rows_a_list_comprehension_picks() -> None:
@@ -129,6 +157,7 @@ def test_picked_column_rows_are_the_rows_a_list_comprehension_picks() -> None:
     coded = Coded()
     for i in range(10):
         coded.append(f"s{i % 3}")
+    coded.close()
     columns = [list(range(10)), coded]
     picked = [1, 4, 5, 9]
     rows = ColumnRows(columns, picked=picked)
@@ -147,38 +176,37 @@ from orchestrator.journal import Journal
 from orchestrator.report import write_reports
 with Journal(sys.argv[1], read_only=True) as journal:
     write_reports(journal, journal.runs()[-1].run_id, sys.argv[2], now=datetime(2025, 1, 2, tzinfo=UTC))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "pandas" in sys.modules)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def _render_peak_kib(tmp_path: Path, rows: int) -> tuple[int, bool]:
+def _render_peak_kib(tmp_path: Path, rows: int) -> int:
     """Peak RSS (KiB) of a fresh process rendering every report of a `rows`-identity run, one customer each (as in
-    a real 100,000-identity run), and whether it imported pandas."""
+    a real 100,000-identity run)."""
     journal_path = tmp_path / f"journal-{rows}.sqlite"
     with Journal(journal_path) as journal:
         synthetic_run(journal, rows, customers=rows)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run([sys.executable, "-c", _RENDER, str(journal_path), str(tmp_path / f"reports-{rows}")],
                           env=env, capture_output=True, text=True, check=True, timeout=600)
-    peak, pandas = done.stdout.split()
-    return int(peak), pandas == "True"
+    return int(done.stdout)
 
 
-def test_rendering_grows_by_under_1_5_kb_per_identity_and_imports_no_pandas(tmp_path: Path) -> None:
+def test_rendering_grows_by_under_1_5_kb_per_identity(tmp_path: Path) -> None:
     """Issue 17: 10,000 more identities (each its own customer, as in a real run) add under 15 MB to the whole
-    render's peak RSS (the pandas frame and per-customer objects made it ~2 KB per identity). Each render runs in
-    its own process, so the peak is its own; none imports pandas (~50 MB). Both runs are past the HTML's row cap,
-    so only what grows with the rows differs."""
-    small, small_pandas = _render_peak_kib(tmp_path, 3_000)
-    big, big_pandas = _render_peak_kib(tmp_path, 13_000)
-    assert not small_pandas and not big_pandas
+    render's peak RSS (a pandas frame of every column and per-customer objects made it ~2 KB per identity). Each
+    render runs in its own process, so the peak is its own; both import pandas (~50 MB, the same in both), and
+    both runs are past the HTML's row cap, so only what grows with the rows differs."""
+    small = _render_peak_kib(tmp_path, 3_000)
+    big = _render_peak_kib(tmp_path, 13_000)
     per_row = (big - small) * 1024 / 10_000
     assert per_row < 1_500, f"{per_row:.0f} bytes per identity"
 
 
-def test_the_view_of_a_run_allocates_under_500_bytes_per_identity_at_its_peak(tmp_path: Path) -> None:
-    """The view of 10,000 identities, each its own customer, peaks under 5 MB of Python allocations (traced, so
-    exact): its columns are held once and small, no table or customer keeps rows of its own (the pandas view
+def test_the_view_of_a_run_allocates_under_700_bytes_per_identity_at_its_peak(tmp_path: Path) -> None:
+    """The view of 10,000 identities, each its own customer, peaks under 7 MB of Python allocations (traced, so
+    exact): its columns are held once and small (repeated values coded, ~280 bytes of it the tenant, client and
+    object IDs as plain text), no table or customer keeps rows of its own (the pandas frame of every column
     peaked at ~1,300 bytes per identity)."""
     with Journal(tmp_path / "journal.sqlite") as journal:
         run_id = synthetic_run(journal, 10_000, customers=10_000)
@@ -191,20 +219,4 @@ def test_the_view_of_a_run_allocates_under_500_bytes_per_identity_at_its_peak(tm
         finally:
             tracemalloc.stop()
     assert len(view.tables[1].rows) == 10_000
-    assert peak / 10_000 < 500, f"{peak / 10_000:.0f} bytes per identity"
-
-
-def test_guids_read_back_exactly_as_written_whatever_their_form() -> None:
-    """Canonical GUIDs are packed into 16 bytes; upper case, braces, the zero GUID, empty text, None and non-GUIDs
-    are kept as they are: every value reads back equal, by index, span and pick."""
-    values = ["10000000-0000-400a-8000-000000000000", "7CB5853F-1E81-5FF5-967E-F68C4E1BC068", None, "",
-              "00000000-0000-0000-0000-000000000000", "{7cb5853f-1e81-5ff5-967e-f68c4e1bc068}",
-              "7cb5853f1e815ff5967ef68c4e1bc068xxxx", "7cb5853f-1e81-5ff5-967e-f68c4e1bc06g", "not a guid",
-              "7cb5853f-1e81-5ff5-967e-f68c4e1bc068"]
-    column = Guids()
-    for value in values:
-        column.append(value)
-    assert len(column) == len(values) and [column[i] for i in range(len(values))] == values
-    assert list(column.span(0, 99)) == values and list(column.span(3, 5)) == values[3:5]
-    assert list(column.picked([9, 0, 2])) == [values[9], values[0], None]
-    assert len(column._packed) == 16 * len(values) and len(column._other) == 7
+    assert peak / 10_000 < 700, f"{peak / 10_000:.0f} bytes per identity"

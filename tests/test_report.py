@@ -581,11 +581,12 @@ def _report_imports() -> dict[str, set[str]]:
     return found
 
 
-def test_the_view_alone_imports_pandas_and_outputs_import_nothing_back() -> None:
-    """Arrows point one way: no module but the view may import pandas (none does: the view's columns are plain
-    Python, see test_memory); outputs use the view, never write or each other."""
+def test_the_columns_alone_import_pandas_and_outputs_import_nothing_back() -> None:
+    """Arrows point one way: only the view's columns (`rows`: pandas codes the repeated values) import pandas, only
+    they and the customers' figures numpy; outputs use the view, never write or each other."""
     imports = _report_imports()
-    assert {name for name, names in imports.items() if "pandas" in names} <= {"view"}
+    assert {name for name, names in imports.items() if "pandas" in names} == {"rows"}
+    assert {name for name, names in imports.items() if "numpy" in names} == {"rows", "customers"}
     for output in ("tables", "xlsx", "html"):
         assert not imports[output] & {"write", "synthetic", "tables", "xlsx", "html"} - {output}, output
     for lower in ("rules", "comparison", "view", "files"):

@@ -4,14 +4,14 @@ Reports are always built from the journal (never from memory), so any run can be
 mid-run still leaves a reportable journal. Data flows one way through the package:
 
     rules        the judgements about one outcome: covered?, its fix, its colour, safe text (no I/O)
-    rows         a run's columns kept small (Coded, Guids) and ColumnRows: a table's rows made on demand from them
+    rows         a run's columns kept small (Coded: pandas categorical codes) and ColumnRows: rows made on demand
     files        the report directory: safety checks, one run's set swapped in whole  (no report knowledge)
     comparison   journal → what changed between two runs; the list of runs            (uses rules)
     changes      journal → each identity's change since the baseline run              (uses rules, comparison)
     lighthouse   journal → lighthouse.csv/json of a lighthouse run; rows and keys for the view (rules, files)
     load         journal → one run's columns, read once                               (uses rows, rules)
     customers    a run's columns → per-customer figures and the Customers rows        (uses load, rows)
-    view         journal → ReportView: every figure and Table, no pandas (rules, comparison, changes, lighthouse,
+    view         journal → ReportView: every figure and Table (rules, comparison, changes, lighthouse,
                  load, customers)
     tables       ReportView → identities.csv, customers.csv, changes.csv, summary.json (uses view)
     xlsx         ReportView → coverage.xlsx                                           (uses view)

@@ -2,16 +2,19 @@
 
 A run of 100,000 identities can have 100,000 customers; an object per customer (a set of identities, a counter of
 statuses, the fixes) cost more than the identities' own columns. Instead the rows are grouped by the customer
-column's codes (first-seen order, as the table lists customers) into one array of row numbers, and each
-customer's figures are made again from its rows whenever they are needed: only a covered and a recognised flag
-per customer are kept.
+column's codes (first-seen order, as the table lists customers) into one array of row numbers (numpy's stable
+sort), the covered and recognised flags are worked out on the codes of all rows at once, and each customer's
+statuses and fixes are made again from its rows whenever they are needed.
 """
 
 from __future__ import annotations
 
-from array import array
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from ..models import Recognition, Status
 from .load import RunData, identity_of
@@ -21,25 +24,17 @@ _ELIGIBLE = Recognition.ELIGIBLE.value
 _STATUS_ORDER = {s.value: i for i, s in enumerate(Status)}
 
 
-def _grouped(codes: Sequence[int], groups: int) -> tuple[array[int], array[int]]:
+def _grouped(codes: npt.NDArray[Any], groups: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.intp]]:
     """(row numbers ordered by group, keeping row order within one; where each group starts, plus the end)."""
-    starts = array("I", bytes(4 * (groups + 1)))
-    for code in codes:
-        starts[code + 1] += 1
-    for g in range(groups):
-        starts[g + 1] += starts[g]
-    order = array("I", bytes(4 * len(codes)))
-    free = array("I", starts)
-    for row, code in enumerate(codes):
-        order[free[code]] = row
-        free[code] += 1
+    order = np.argsort(codes, kind="stable").astype(np.uint32)
+    starts = np.zeros(groups + 1, dtype=np.intp)
+    np.cumsum(np.bincount(codes, minlength=groups), out=starts[1:])
     return order, starts
 
 
-def _coded(column: Column) -> tuple[Sequence[int], list[Any]]:
-    """(codes, values) of a coded column: a row's value is `values[codes[row]]`, read without a call per row."""
+def _coded(column: Column) -> Coded:
     assert isinstance(column, Coded)
-    return column.codes, column.values
+    return column
 
 
 class Customers:
@@ -47,65 +42,53 @@ class Customers:
 
     def __init__(self, data: RunData) -> None:
         cols = data.columns
-        customer = cols["customer"]
-        assert isinstance(customer, Coded)
+        customer = _coded(cols["customer"])
         self.names: list[str] = customer.values
-        self._status, self._covered, self._recognition, self._fix, self._recognition_fix = (
-            _coded(cols[c]) for c in ("status", "_covered", "recognition", "_fix", "_recognition_fix"))
+        self._status, self._fix, self._recognition_fix = (
+            _coded(cols[c]) for c in ("status", "_fix", "_recognition_fix"))
         self._order, self._starts = _grouped(customer.codes, len(self.names))
-        self.covered = bytearray(len(self.names))
-        self.recognised = bytearray(len(self.names))
-        self._identities = array("I", [1]) * len(self.names)
-        self.actions: dict[str, list[str]] = {}  # fix → the customers that need it, first seen first
+        self._identities = np.diff(self._starts).astype(np.uint32)
+        covered_rows = _coded(cols["_covered"]).rows_where(bool)
+        eligible = _coded(cols["recognition"]).rows_where(lambda value: value == _ELIGIBLE)
+        self.covered = np.zeros(len(self.names), dtype=bool)
+        self.covered[customer.codes[covered_rows]] = True
+        self.recognised = np.zeros(len(self.names), dtype=bool)
+        self.recognised[customer.codes[np.intersect1d(covered_rows, eligible, assume_unique=True)]] = True
         tenant, client, key = cols["tenant_id"], cols["client_id"], cols["_key"]
-        for i, name in enumerate(self.names):
-            rows = self._rows(i)
-            covered, recognised = self._flags(rows)
-            self.covered[i], self.recognised[i] = covered, recognised
-            if len(rows) > 1:  # a duplicate row of an identity is not a second identity
-                self._identities[i] = len({identity_of(tenant[r], client[r], key[r]) for r in rows})
-            for fix, add_role in self._fixes(rows).items():
-                if not (add_role and recognised):
-                    self.actions.setdefault(fix, []).append(name)
+        for i in np.flatnonzero(self._identities > 1).tolist():  # a duplicate row of an identity is not another
+            self._identities[i] = len({identity_of(tenant[r], client[r], key[r]) for r in self._rows(i)})
+        self.actions: dict[str, list[str]] = {}  # fix → the customers that need it, first seen first
+        needing = np.union1d(self._fix.rows_where(bool), self._recognition_fix.rows_where(bool))
+        for i in np.unique(customer.codes[needing]).tolist():  # codes are first seen first
+            for fix, add_role in self._fixes(self._rows(i)).items():
+                if not (add_role and self.recognised[i]):
+                    self.actions.setdefault(fix, []).append(self.names[i])
 
-    def _rows(self, i: int) -> array[int]:
-        return self._order[self._starts[i] : self._starts[i + 1]]
+    def _rows(self, i: int) -> list[int]:
+        rows: list[int] = self._order[self._starts[i] : self._starts[i + 1]].tolist()
+        return rows
 
-    def _flags(self, rows: array[int]) -> tuple[bool, bool]:
-        """(covered, recognised) of one customer's rows: any covered, and any covered with an eligible role."""
-        (covered_codes, covered_values), (rec_codes, rec_values) = self._covered, self._recognition
-        covered = recognised = False
-        for r in rows:
-            if covered_values[covered_codes[r]]:
-                covered = True
-                recognised = recognised or rec_values[rec_codes[r]] == _ELIGIBLE
-        return covered, recognised
-
-    def _fixes(self, rows: array[int]) -> dict[str, bool]:
+    def _fixes(self, rows: list[int]) -> dict[str, bool]:
         """fix text → is it the recognition fix (add a role), first seen first, of one customer's rows."""
-        (fix_codes, fix_values), (rec_codes, rec_values) = self._fix, self._recognition_fix
         fixes: dict[str, bool] = {}
         for r in rows:
-            if text := fix_values[fix_codes[r]]:
-                fixes.setdefault(text, False)
-            if text := rec_values[rec_codes[r]]:
-                fixes.setdefault(text, True)
+            if fix := self._fix[r]:
+                fixes.setdefault(fix, False)
+            if recognition_fix := self._recognition_fix[r]:
+                fixes.setdefault(recognition_fix, True)
         return fixes
 
     def row(self, i: int) -> tuple[Any, ...]:
         rows = self._rows(i)
-        codes, values = self._status
         recognised = self.recognised[i]
         if len(rows) == 1:  # most customers of a big run: one identity, one status
-            statuses = f"{values[codes[rows[0]]]}: 1"
+            statuses = f"{self._status[rows[0]]}: 1"
         else:
-            counts: dict[str, int] = {}
-            for r in rows:
-                counts[values[codes[r]]] = counts.get(values[codes[r]], 0) + 1
+            counts = Counter(map(self._status.__getitem__, rows))
             statuses = "; ".join(f"{s}: {n}" for s, n in sorted(counts.items(), key=lambda kv: _STATUS_ORDER[kv[0]]))
         return (
             self.names[i],
-            self._identities[i],
+            int(self._identities[i]),
             "yes" if self.covered[i] else "no",
             "yes" if recognised else "no",
             statuses,

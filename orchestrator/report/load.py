@@ -7,14 +7,13 @@ they repeat. The customer column is coded in first-seen order, so its codes are 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..journal import Journal, RunRecord
 from ..models import Outcome, Recognition, Status
-from .rows import Coded, Column, Guids
+from .rows import FLUSH_ROWS, Coded, Column
 from .rules import (
     FIX_BY_RECOGNITION,
     REDACTED,
@@ -59,11 +58,10 @@ IDENTITY_COLUMNS: tuple[str, ...] = (
 #: where its tenant and client ID do not name the identity (None elsewhere: the key is not kept twice).
 HELPER_COLUMNS = ("_covered", "_fix", "_recognition_fix", "_key")
 
-#: Columns of GUIDs, packed (`Guids`), and other columns whose values differ on (almost) every row: plain lists.
+#: Columns whose values differ on (almost) every row (the tenant, client and object IDs among them): plain lists.
 #: Every other column is `Coded`.
-_GUID_COLUMNS = frozenset({"tenant_id", "client_id", "object_id"})
-_UNIQUE_COLUMNS = frozenset({"credential_expires_on", "checked_at", "line", "secret_name", "trace_id",
-                             "correlation_id", "_key"})
+_UNIQUE_COLUMNS = frozenset({"tenant_id", "client_id", "object_id", "credential_expires_on", "checked_at", "line",
+                             "secret_name", "trace_id", "correlation_id", "_key"})
 
 #: What the expiry column says for identities that sign in without a stored secret (nothing to rotate).
 NO_SECRET = "no secret"  # noqa: S105 - a label, not a password
@@ -174,7 +172,13 @@ def _extra_names(extras: Iterable[str], taken: set[str]) -> list[str]:
 
 
 def _column(name: str) -> Column:
-    return Guids() if name in _GUID_COLUMNS else [] if name in _UNIQUE_COLUMNS else Coded()
+    return [] if name in _UNIQUE_COLUMNS else Coded()
+
+
+def _tally(column: Column) -> dict[Any, int]:
+    """value → how many rows hold it, of a coded column (counted on its codes)."""
+    assert isinstance(column, Coded)
+    return dict(zip(column.values, column.counts().tolist(), strict=True))
 
 
 def load_run(journal: Journal, run: RunRecord, reserved: frozenset[str]) -> RunData:
@@ -183,8 +187,6 @@ def load_run(journal: Journal, run: RunRecord, reserved: frozenset[str]) -> RunD
     names = (*IDENTITY_COLUMNS, *HELPER_COLUMNS)
     cols: dict[str, Column] = {c: _column(c) for c in names}
     extras: dict[str, Coded] = {}
-    statuses: Counter[str] = Counter()
-    recognitions: Counter[str] = Counter()
     appends = [column.append for column in cols.values()]
     shared = _Shared()
     n = 0
@@ -192,16 +194,18 @@ def load_run(journal: Journal, run: RunRecord, reserved: frozenset[str]) -> RunD
         for append, value in zip(appends, _row_of(o, run, shared), strict=True):
             append(value)
         _add_extras(extras, o, n)
-        statuses[o.status.value] += 1
-        if o.recognition is not None:
-            recognitions[o.recognition.recognition.value] += 1
+        if not n % FLUSH_ROWS:
+            for column in (*cols.values(), *extras.values()):
+                if isinstance(column, Coded):
+                    column.flush()
     extra_names = _extra_names(extras, set(cols) | reserved)
     cols.update(zip(extra_names, extras.values(), strict=True))
     for column in cols.values():
         if isinstance(column, Coded):
             column.close()
+    statuses, recognitions = _tally(cols["status"]), _tally(cols["recognition"])
     return RunData(
         run, cols, n, extra_names,
-        status_counts={s.value: statuses[s.value] for s in Status if statuses[s.value]},
-        recognition_counts={r.value: recognitions[r.value] for r in Recognition},
+        status_counts={s.value: statuses[s.value] for s in Status if statuses.get(s.value)},
+        recognition_counts={r.value: recognitions.get(r.value, 0) for r in Recognition},
     )

@@ -1,126 +1,111 @@
 """A run's columns kept small, and a table's rows made on demand from them (no copy of a 100k-row table).
 
-The view holds each column of a run once: `Guids` (16 bytes a row) for the tenant, client and object IDs, a plain
-list for other values that differ on every row (times, line numbers), a `Coded` column (one small integer per row,
-each value once) for those that repeat (a status, a partner ID, a fix). `ColumnRows` gives a table's rows from
-those columns — all of them, or the rows a work list picks — as tuples made while the outputs iterate, so no
-table holds its rows a second time. The outputs only need `len`, slices and iteration.
+The view holds each column of a run once: a plain list for values that differ on every row (tenant, client and
+object IDs, times, line numbers), a `Coded` column for those that repeat (a status, a partner ID, a fix): pandas'
+categorical coding (`pd.factorize`), one small unsigned integer per row and each value once. `ColumnRows` gives a
+table's rows from those columns — all of them, or the rows a work list picks — as tuples made while the outputs
+iterate, a few thousand rows at a time, so no table holds its rows a second time. The outputs only need `len`,
+slices and iteration.
 """
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+#: Rows read at once when a table is iterated: each column's codes of a chunk become Python values together.
+CHUNK = 4096
+
+#: Rows a column being loaded collects before it codes them (`Coded.flush`).
+FLUSH_ROWS = 16_384
+
+#: Row numbers picked from a run's columns (a work list's rows), in order.
+Picked = npt.NDArray[np.integer[Any]]
+
+
+def _closed(value: Any) -> None:
+    raise AssertionError("a closed column takes no more rows")
 
 
 class Coded:
-    """A column of repeated values, as a categorical column: one code per row (1, 2 or 4 bytes), each value once.
+    """A column of repeated values, as a pandas categorical: `values[codes[row]]` is a row's value.
 
-    The values of one column are of one kind (text, ints or bools, and None), so equal keys are the same value.
+    Values are collected as they come (the journal's reader already shares repeated ones) and coded every few
+    thousand rows (`flush`: a `pd.Categorical` of them, values first seen first); `close` unites those
+    categoricals. Codes take the smallest unsigned dtype; None, if any, is the last value. The values of one column
+    are of one kind (text, ints or bools, and None), so equal values are one value.
     """
 
-    __slots__ = ("_index", "codes", "values")
+    __slots__ = ("_chunks", "_collected", "append", "codes", "values")
 
     def __init__(self, rows: int = 0) -> None:
-        self.codes: array[int] = array("B", bytes(rows))  # `rows` leading Nones: a column first seen later
-        self.values: list[Any] = [None] if rows else []
-        self._index: dict[Any, int] | None = {None: 0} if rows else {}
+        collected: list[Any] = [None] * rows  # `rows` leading Nones: a column first seen later
+        self._collected: list[Any] | None = collected
+        self.append: Callable[[Any], None] = collected.append
+        self._chunks: list[pd.Categorical] = []
+        self.codes: npt.NDArray[Any] = np.zeros(0, np.uint8)
+        self.values: list[Any] = []
 
-    def append(self, value: Any) -> None:
-        index = self._index
-        assert index is not None, "a closed column takes no more rows"
-        code = index.get(value)
-        if code is None:
-            code = index[value] = len(self.values)
-            self.values.append(value)
-            if code in (256, 65_536):  # the codes outgrow their width: widen them once
-                self.codes = array("H" if code == 256 else "I", self.codes)
-        self.codes.append(code)
+    def flush(self) -> None:
+        """Code the values collected so far and let them go: a column being loaded holds a code a row."""
+        collected = self._collected
+        assert collected is not None, "a closed column takes no more rows"
+        if collected:
+            codes, uniques = pd.factorize(np.fromiter(collected, dtype=object, count=len(collected)))
+            self._chunks.append(pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object)))
+            collected.clear()
 
     def close(self) -> None:
-        """Let the lookup of values go: the column is complete."""
-        self._index = None
+        """Code the last values; the column is complete."""
+        self.flush()
+        whole = union_categoricals(self._chunks) if self._chunks else pd.Categorical([])
+        codes, self.values = whole.codes, whole.categories.tolist()
+        if len(codes) and codes.min() < 0:  # pandas codes None as -1: give it a value of its own
+            self.values.append(None)
+            codes = np.where(codes < 0, len(self.values) - 1, codes)
+        self.codes = codes.astype(np.min_scalar_type(max(len(self.values) - 1, 0)))
+        self._chunks, self._collected, self.append = [], None, _closed
 
     def __len__(self) -> int:
-        return len(self.codes)
+        if self._collected is None:
+            return len(self.codes)
+        return sum(len(chunk) for chunk in self._chunks) + len(self._collected)
 
     def __getitem__(self, row: int) -> Any:
         return self.values[self.codes[row]]
 
-    def span(self, start: int, stop: int) -> Iterator[Any]:
-        return map(self.values.__getitem__, islice(self.codes, start, stop))
+    def span(self, start: int, stop: int) -> list[Any]:
+        """The values of rows `start`…`stop`."""
+        return list(map(self.values.__getitem__, self.codes[start:stop].tolist()))
 
-    def picked(self, rows: Iterable[int]) -> Iterator[Any]:
-        return map(self.values.__getitem__, map(self.codes.__getitem__, rows))
+    def picked(self, rows: Picked | Sequence[int]) -> list[Any]:
+        """The values of the rows numbered `rows`."""
+        return list(map(self.values.__getitem__, self.codes[np.asarray(rows, dtype=np.intp)].tolist()))
 
+    def rows_where(self, test: Callable[[Any], bool]) -> Picked:
+        """The numbers of the rows whose value passes `test` (asked once a value, not once a row)."""
+        passing = np.fromiter(map(test, self.values), dtype=bool, count=len(self.values))
+        return np.flatnonzero(passing[self.codes]).astype(np.uint32)
 
-_NONE_GUID = bytes(16)
-
-
-class Guids:
-    """A column of GUIDs (tenant, client, object IDs: a new one on every row) as 16 bytes each, not 85-byte texts.
-
-    Only the canonical text (36 lower-case hex digits and dashes) is packed, so a value reads back exactly as
-    written; any other value (upper case, braces, empty) is kept as it is. Sixteen zero bytes stand for None.
-    """
-
-    __slots__ = ("_other", "_packed")
-
-    def __init__(self) -> None:
-        self._packed = bytearray()
-        self._other: dict[int, Any] = {}
-
-    def append(self, value: Any) -> None:
-        if value is None:
-            self._packed += _NONE_GUID
-            return
-        if type(value) is str and len(value) == 36:
-            try:
-                raw = bytes.fromhex(value.replace("-", "", 4))
-            except ValueError:
-                raw = _NONE_GUID
-            if raw != _NONE_GUID and _text(raw) == value:
-                self._packed += raw
-                return
-        self._other[len(self)] = value
-        self._packed += _NONE_GUID
-
-    def __len__(self) -> int:
-        return len(self._packed) >> 4
-
-    def __getitem__(self, row: int) -> Any:
-        raw = self._packed[row << 4 : (row << 4) + 16]
-        if raw == _NONE_GUID:
-            return self._other.get(row)
-        return _text(raw)
-
-    def span(self, start: int, stop: int) -> Iterator[Any]:
-        return self.picked(range(start, min(stop, len(self))))
-
-    def picked(self, rows: Iterable[int]) -> Iterator[Any]:
-        packed, other = self._packed, self._other  # the body of __getitem__, without a call per row
-        for row in rows:
-            raw = packed[row << 4 : (row << 4) + 16]
-            yield other.get(row) if raw == _NONE_GUID else _text(raw)
-
-
-def _text(raw: bytes | bytearray) -> str:
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    def counts(self) -> npt.NDArray[np.intp]:
+        """How many rows hold each value (`values[i]` on `counts()[i]` rows)."""
+        return np.bincount(self.codes, minlength=len(self.values))
 
 
 #: A column as the view holds it.
-Column = list[Any] | Coded | Guids
+Column = list[Any] | Coded
 
 
-def _span(column: Column, start: int, stop: int) -> Iterator[Any]:
-    return islice(column, start, stop) if isinstance(column, list) else column.span(start, stop)
-
-
-def _picked(column: Column, rows: Iterable[int]) -> Iterator[Any]:
-    return map(column.__getitem__, rows) if isinstance(column, list) else column.picked(rows)
+def _chunk(column: Column, start: int, stop: int, picked: Picked | None) -> list[Any]:
+    """The values of rows `start`…`stop` of a column, or of the `picked` rows."""
+    if isinstance(column, Coded):
+        return column.span(start, stop) if picked is None else column.picked(picked)
+    return column[start:stop] if picked is None else list(map(column.__getitem__, picked.tolist()))
 
 
 class ColumnRows(Sequence[tuple[Any, ...]]):
@@ -131,10 +116,10 @@ class ColumnRows(Sequence[tuple[Any, ...]]):
 
     __slots__ = ("_columns", "_picked", "_start", "_stop")
 
-    def __init__(self, columns: Sequence[Any], start: int = 0, stop: int | None = None,
-                 picked: Sequence[int] | None = None) -> None:
+    def __init__(self, columns: Sequence[Column], start: int = 0, stop: int | None = None,
+                 picked: Picked | Sequence[int] | None = None) -> None:
         self._columns = columns
-        self._picked = picked
+        self._picked = None if picked is None else np.asarray(picked, dtype=np.intp)
         whole = len(picked) if picked is not None else len(columns[0]) if columns else 0
         self._start = start
         self._stop = whole if stop is None else stop
@@ -159,13 +144,13 @@ class ColumnRows(Sequence[tuple[Any, ...]]):
             raise IndexError(index)
         row = self._start + at
         if self._picked is not None:
-            row = self._picked[row]
+            row = int(self._picked[row])
         return tuple(column[row] for column in self._columns)
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        if not self._columns or not len(self):
-            return iter(())
-        if self._picked is not None:
-            rows = self._picked[self._start : self._stop]
-            return zip(*(_picked(column, rows) for column in self._columns), strict=True)
-        return zip(*(_span(column, self._start, self._stop) for column in self._columns), strict=True)
+        if not self._columns:
+            return
+        for start in range(self._start, self._stop, CHUNK):
+            stop = min(start + CHUNK, self._stop)
+            picked = None if self._picked is None else self._picked[start:stop]
+            yield from zip(*(_chunk(column, start, stop, picked) for column in self._columns), strict=True)

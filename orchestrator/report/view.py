@@ -3,13 +3,13 @@
 The journal is read once into the run's columns (`load`); every table is a view of them, handed on as a plain
 `Table` (rows of Python values made as they are read, one kind per column) inside a `ReportView`; the customers'
 figures come from the same columns (`customers`). The output modules (`tables`, `xlsx`, `html`) take the
-`ReportView` and know nothing of the journal. No pandas: a 100,000-identity report's memory is its columns'.
+`ReportView` and know nothing of the journal. A 100,000-identity report's memory is its columns': coded
+(pandas' categorical codes) where values repeat.
 """
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from .lighthouse import (
     summary_keys,
 )
 from .load import IDENTITY_COLUMNS, NO_SECRET, SECRETLESS_TYPES, RunData, load_run
-from .rows import Coded, Column, ColumnRows
+from .rows import Coded, Column, ColumnRows, Picked
 from .rules import iso_utc, percent
 
 __all__ = ["IDENTITY_COLUMNS", "NO_SECRET", "SECRETLESS_TYPES"]  # still importable from here
@@ -108,9 +108,8 @@ def _completeness(data: RunData) -> dict[str, Any]:
 def _count(column: Column, value: Any) -> int:
     """How many rows of `column` hold `value` (a coded column counts its codes, not its rows one by one)."""
     if isinstance(column, Coded):
-        codes = [code for code, v in enumerate(column.values) if v == value]
-        return sum(column.codes.count(code) for code in codes)
-    return sum(1 for v in _values(column) if v == value)
+        return sum(int(n) for v, n in zip(column.values, column.counts(), strict=True) if v == value)
+    return column.count(value)
 
 
 def _action_rows(data: RunData) -> dict[str, Any]:
@@ -122,8 +121,8 @@ def _action_rows(data: RunData) -> dict[str, Any]:
 def _summary_of(data: RunData, customers: Customers, changes: Changes | None = None) -> dict[str, Any]:
     run = data.run
     total = len(customers.names)
-    covered = customers.covered.count(1)
-    recognised = customers.recognised.count(1)
+    covered = int(customers.covered.sum())
+    recognised = int(customers.recognised.sum())
     changes = changes or Changes(None)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -172,7 +171,8 @@ def _load(journal: Journal, run: RunRecord) -> RunData:
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def _rows(data: RunData, columns: Sequence[str], picked: Sequence[int] | None = None) -> Sequence[tuple[Any, ...]]:
+def _rows(data: RunData, columns: Sequence[str],
+          picked: Picked | Sequence[int] | None = None) -> Sequence[tuple[Any, ...]]:
     """Rows of some columns (a work list's `fix` is its fix column), made on demand from the run's own columns:
     a list of tuples would hold another copy of a 100k-row table at the report's memory peak."""
     if not data.rows:
@@ -234,14 +234,10 @@ _WORK_LIST_COLUMNS = frozenset({*_ACTION_COLUMNS, *_EXPIRY_COLUMNS, *_RECOGNITIO
 def _fix_rows(data: RunData, fix_column: str, columns: Sequence[str]) -> Sequence[tuple[Any, ...]]:
     """The rows whose `fix_column` holds a fix, with it shown as `fix`: row numbers, not copies of the rows."""
     fixes = data.columns[fix_column]
+    assert isinstance(fixes, Coded)
     if not data.rows:
         return []
-    picked = array("I", (row for row, fix in enumerate(_values(fixes)) if fix != ""))
-    return _rows(data, [fix_column if c == "fix" else c for c in columns], picked)
-
-
-def _values(column: Column) -> Iterable[Any]:
-    return column if isinstance(column, list) else column.span(0, len(column))
+    return _rows(data, [fix_column if c == "fix" else c for c in columns], fixes.rows_where(lambda fix: fix != ""))
 
 
 def _expiring(data: RunData, extras: Sequence[str], now: datetime, days: int) -> list[tuple[Any, ...]]:
@@ -251,8 +247,10 @@ def _expiring(data: RunData, extras: Sequence[str], now: datetime, days: int) ->
     """
     limit = now + timedelta(days=days)
     found: list[tuple[Any, ...]] = []
-    expiring = array("I", (row for row, expires in enumerate(_values(data.columns["credential_expires_on"]))
-                           if isinstance(expires, datetime) and expires <= limit))  # "no secret" expires never
+    expiries = data.columns["credential_expires_on"]
+    assert isinstance(expiries, list)
+    expiring = [row for row, expires in enumerate(expiries)
+                if isinstance(expires, datetime) and expires <= limit]  # "no secret" expires never
     columns = ["customer", "tenant_id", "client_id", "credential_type", "credential_expires_on", "status", *extras]
     for customer, tenant_id, client_id, ctype, expires, status, *extra in _rows(data, columns, expiring):
         left = int((expires - now).total_seconds() / 86_400)  # whole days, towards zero: -5 = expired 5 days ago
@@ -277,7 +275,7 @@ def _earlier_coverage(journal: Journal, run: RunRecord) -> list[tuple[str, str, 
 def _history(earlier: list[tuple[str, str, float]], run: RunRecord,
              customers: Customers) -> list[tuple[str, str, float]]:
     """The earlier runs' coverage %, then this run's."""
-    points = [*earlier, (run.run_id, when(run.started_at), percent(customers.covered.count(1), len(customers.names)))]
+    points = [*earlier, (run.run_id, when(run.started_at), percent(int(customers.covered.sum()), len(customers.names)))]
     return points if len(points) >= 2 else []
 
 
