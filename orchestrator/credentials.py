@@ -27,7 +27,12 @@ import jwt
 from asn1crypto import pkcs12 as asn1_pkcs12
 from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import (
     SansIOHTTPPolicy,
@@ -51,29 +56,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .errors import UsageError
-from .models import CredentialType, Identity, SharedCause, Status
+from .inventory.vaults import split_secret_uri as split_secret_uri  # re-exported: callers read it from here
+from .models import CredentialType, Identity, IdentityFailure, SharedCause, Status
 from .pipeline import SINGLE_USE_CACHE, lean_policies, settle_tracing
 from .settings import Endpoints
+from .trust import is_vault_scope
 
 PKCS12 = "application/x-pkcs12"
 PEM = "application/x-pem-file"
 
 
-class IdentityFailure(Exception):
-    """One identity cannot proceed; the linker turns it into an Outcome (never escapes a run)."""
-
-    def __init__(
-        self, status: Status, code: str | None, message: str, *, wait_s: float | None = None,
-        cause: SharedCause | None = None,
-        ids: tuple[str | None, str | None] = (None, None),
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.wait_s = wait_s
-        self.cause = cause  # set when the failure does not depend on the identity (see runner's stop rule)
-        self.ids = ids  # (trace ID, correlation ID) for Microsoft support
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,13 +177,6 @@ def operator_credential(mode: str, *, endpoints: Endpoints, transport: SharedTra
     raise UsageError(f"--operator-auth {mode!r}: use default, env, cli or managed-identity")
 
 
-def split_secret_uri(uri: str) -> tuple[str, str, str | None]:
-    """`…/secrets/NAME[/VERSION]` → (vault URL, name, version); the vault URL may carry a path prefix."""
-    vault, sep, rest = uri.rstrip("/").rpartition("/secrets/")
-    if not sep or not vault or not rest:
-        raise ValueError(f"not a Key Vault secret identifier: {uri}")
-    name, _, version = rest.partition("/")
-    return vault, name, version or None
 
 
 class VaultReader:
@@ -524,3 +509,24 @@ __all__ = [
     "SharedTransport",
     "VaultReader",
 ]
+
+
+class VaultOnlyCredential(AsyncTokenCredential):
+    """The operator's credential as Key Vault clients see it: tokens for Key Vault resources only."""
+
+    def __init__(self, inner: AsyncTokenCredential, arm_audience: str) -> None:
+        self._inner = inner
+        self._arm_audience = arm_audience
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        for scope in scopes:
+            if not is_vault_scope(scope, self._arm_audience):
+                raise ClientAuthenticationError(
+                    f"refused to send the operator's token for {scope!r} to a vault: not a Key Vault resource")
+        return await self._inner.get_token(*scopes, **kwargs)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def __aexit__(self, *args: Any) -> None:
+        await self.close()

@@ -18,54 +18,23 @@ from dataclasses import dataclass
 from azure.core.exceptions import ClientAuthenticationError
 
 from .breaker import Breaker
-from .credentials import SharedTransport, VaultReader, operator_credential, split_secret_uri
+from .credentials import SharedTransport, VaultOnlyCredential, VaultReader, operator_credential, split_secret_uri
 from .errors import OperatorAuthError
-from .federation import FederationTokens, is_federation
+from .federation import FederationTokens
 from .hooks import Guard, Principals
 from .linker import ArmClients, IntentSink, LinkContext, reconcile
-from .models import Cloud, CredentialType, Identity, Outcome
+from .models import Cloud, Identity, Outcome
+from .needs import Needs as Needs
+from .needs import needs_vault
 from .partner import probe_arm
 from .recognition import Recognizer
 from .retrying import CallStats, Retrier, Sleep
 from .run_options import RunOptions, endpoints_resolver
-from .trust import VaultOnlyCredential
 
 log = logging.getLogger(__name__)
 
 RecognizerFactory = Callable[[SharedTransport, Retrier], Recognizer]
 
-
-def needs_vault(identity: Identity) -> bool:
-    return identity.credential_type not in (CredentialType.MANAGED_IDENTITY, CredentialType.FEDERATED,
-                                            CredentialType.MANAGED_IDENTITY_FEDERATION)
-
-
-@dataclass(frozen=True, slots=True)
-class Needs:
-    """What a session prepares for a set of identities; small, so a worker gets it without the inventory."""
-
-    arm_endpoints: tuple[str, ...]
-    vault: bool
-    federation: bool
-    samples: tuple[Identity, ...]  # the first identity per vault and per federation identity: what warm-up reads
-
-    @classmethod
-    def of(cls, identities: Iterable[Identity], options: RunOptions) -> Needs:
-        resolve = endpoints_resolver(options)
-        arm: set[str] = set()
-        vault = federation = False
-        samples: dict[tuple[str, str], Identity] = {}
-        for identity in identities:
-            arm.add(resolve(identity).arm_endpoint)
-            if is_federation(identity):
-                federation = True
-                if identity.federation_identity:
-                    samples.setdefault(("mi", f"{identity.federation_identity.lower()} {identity.cloud}"), identity)
-            elif needs_vault(identity):
-                vault = True
-                if identity.secret_uri is not None:
-                    samples.setdefault(("vault", split_secret_uri(identity.secret_uri)[0]), identity)
-        return cls(tuple(sorted(arm)), vault, federation, tuple(samples.values()))
 
 
 @dataclass(frozen=True, slots=True)

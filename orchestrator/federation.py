@@ -23,9 +23,10 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import AzureError
 from azure.identity.aio import ClientAssertionCredential, ManagedIdentityCredential
 
-from .credentials import IdentityFailure, SharedTransport, token_claims
+from .credentials import SharedTransport, token_claims
 from .errors import OperatorAuthError
-from .models import Cloud, CredentialType, Identity, Status
+from .models import Cloud, Identity, IdentityFailure, Status
+from .needs import is_federation as is_federation
 from .retrying import CallStats, Retrier, RetryAfterTooLong
 from .settings import DEFAULT_RETRY, TOKEN_RENEW_MARGIN_S, Endpoints, RetrySettings
 
@@ -48,9 +49,6 @@ def exchange_audience(cloud: Cloud) -> str:
     """The token-exchange audience of `cloud` (custom clouds use the public one)."""
     return EXCHANGE_AUDIENCES.get(cloud, EXCHANGE_AUDIENCES[Cloud.PUBLIC])
 
-
-def is_federation(identity: Identity) -> bool:
-    return identity.credential_type is CredentialType.MANAGED_IDENTITY_FEDERATION
 
 
 @dataclass(frozen=True, slots=True)

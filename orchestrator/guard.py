@@ -12,8 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from .credentials import IdentityFailure
-from .models import SharedCause, Status
+from .models import IdentityFailure, SharedCause, Status
 
 KIND = "partner_name_mismatch"
 

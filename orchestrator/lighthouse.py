@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .models import COVERED_STATUSES, LighthouseRow, LighthouseVerdict, Outcome, Status
-from .recognition import SUGGESTED_ROLE, pec_roles
+from .pec_roles import SUGGESTED_ROLE, pec_roles
 
 V = LighthouseVerdict
 

@@ -33,7 +33,6 @@ from azure.mgmt.managementpartner import __version__ as _partner_version
 from azure.mgmt.managementpartner.aio import ACEProvisioningManagementPartnerAPI
 
 from .credentials import (
-    IdentityFailure,
     Material,
     SecretMaterial,
     SharedTransport,
@@ -52,7 +51,7 @@ from .credentials import (
 from .federation import FederationTokens, is_federation
 from .hooks import FirstRows, Guard, Principals
 from .logs import log_as
-from .models import Command, CredentialType, Identity, LinkState, Outcome, SharedCause, Status
+from .models import Command, CredentialType, Identity, IdentityFailure, LinkState, Outcome, SharedCause, Status
 from .partner import Answer, LinkRead, PartnerApi
 from .recognition import Recognizer
 from .retrying import CallStats, Retrier, RetryAfterTooLong, classify, network_failure

@@ -261,3 +261,20 @@ class LighthouseRow:
     roles: tuple[str, ...] = ()  # "Role name (permanent|just-in-time): principal", every authorization of the offer
     error_code: str | None = None
     checked_at: datetime | None = None
+
+
+class IdentityFailure(Exception):
+    """One identity cannot proceed; the linker turns it into an Outcome (never escapes a run)."""
+
+    def __init__(
+        self, status: Status, code: str | None, message: str, *, wait_s: float | None = None,
+        cause: SharedCause | None = None,
+        ids: tuple[str | None, str | None] = (None, None),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.wait_s = wait_s
+        self.cause = cause  # set when the failure does not depend on the identity (see runner's stop rule)
+        self.ids = ids  # (trace ID, correlation ID) for Microsoft support

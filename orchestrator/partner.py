@@ -28,9 +28,9 @@ from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.mgmt.managementpartner.aio import ACEProvisioningManagementPartnerAPI
 from azure.mgmt.managementpartner.models import PartnerResponse
 
-from .credentials import IdentityFailure, SharedTransport, one_line, support_ids
+from .credentials import SharedTransport, one_line, support_ids
 from .errors import EndpointError
-from .models import LinkState, SharedCause, Status
+from .models import IdentityFailure, LinkState, SharedCause, Status
 from .retrying import TRANSIENT_STATUS, CallStats, Retrier, classify, network_failure
 
 API_VERSION = "2018-02-01"

@@ -9,11 +9,7 @@ are not active are not visible this way.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Awaitable, Callable
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import aiohttp
@@ -25,27 +21,11 @@ from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
 
 from .credentials import SharedTransport, current_token, error_fields, shared_client_kwargs
 from .models import Identity, Recognition, RecognitionResult, RoleGrant
+from .pec_roles import SUGGESTED_ROLE as SUGGESTED_ROLE
+from .pec_roles import pec_roles as pec_roles
+from .pec_roles import role_guid as role_guid
 from .retrying import CallStats, Retrier, RetryAfterTooLong, classify
 from .settings import Endpoints
-
-#: The role most partners can ask a customer for: eligible, and least privilege.
-SUGGESTED_ROLE = "Support Request Contributor"
-
-
-@cache
-def pec_roles() -> dict[str, tuple[str, str]]:
-    """role definition GUID (lower-case) → (role name, "yes"/"no") from the shipped pec-roles.csv."""
-    text = resources.files("orchestrator").joinpath("data/pec-roles.csv").read_text(encoding="utf-8")
-    rows = (line for line in io.StringIO(text) if not line.startswith("#"))
-    table: dict[str, tuple[str, str]] = {}
-    for row in csv.DictReader(rows):
-        table[row["role_definition_id"].strip().lower()] = (row["role_name"].strip(), row["pec_eligible"].strip())
-    return table
-
-
-def role_guid(role_definition_id: str) -> str:
-    """The GUID at the end of a role definition ID (`/subscriptions/…/roleDefinitions/{guid}`)."""
-    return role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
 
 
 def classify_grants(grants: list[RoleGrant], subscriptions: int) -> RecognitionResult:

@@ -9,9 +9,7 @@ arrives, then finish the run and render the reports from the journal. An interru
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-import hashlib
 import logging
 import socket
 import sqlite3
@@ -20,24 +18,19 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
-
-from azure.core.exceptions import ClientAuthenticationError
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import __version__
 from .breaker import Breaker, Stop
-from .credentials import SharedTransport, operator_credential, token_claims
 from .errors import (
     InventoryChangedError,
     JournalError,
     NoValidRowsError,
-    OperatorAuthError,
     PalError,
     ReportWriteError,
     UsageError,
     WorkerDiedError,
 )
-from .fanout import Hooks, Needs, RecognizerFactory, pool, session
 from .gctuning import release_memory
 from .guard import NameGuard
 from .hooks import FirstRows
@@ -46,12 +39,14 @@ from .interrupts import run_interruptible
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
 from .models import SUCCESS_STATUSES, Command, Identity, Outcome, Status
-from .recognition import recognizer_factory as standard_recognizer
-from .retrying import CallStats, Retrier, Sleep
 from .run_options import RunOptions as RunOptions  # the CLI, lighthouse and tests import it from here
 from .run_options import endpoints_resolver as endpoints_resolver
 from .trust import VaultTrust, restrict_vaults
 from .workers.parent import ParentHooks, WorkerPool, worker_count
+
+if TYPE_CHECKING:  # the SDK side (fanout, recognition, retrying) is imported only by a run in this process
+    from .fanout import RecognizerFactory
+    from .retrying import Sleep
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +177,11 @@ def execute(
     over the identities; finish the run and render its reports from the journal.
 
     The fan-out runs in this process or over `options.workers` worker processes (workers/; unset: from the cores
-    and the run's size). A `sleep` or a recognizer factory other than recognition's own cannot cross to another
-    process: when a test injects one, the run stays in this process unless `options.workers` > 1 is explicit
-    (the workers then sleep for real and build the standard recognizer).
+    and the run's size). With `options.recognition` and no `recognizer_factory`, recognition's own recognizer is
+    used (in this process or in each worker). A `sleep` or a recognizer factory other than recognition's own cannot
+    cross to another process: when a test injects one, the run stays in this process unless `options.workers` > 1
+    is explicit (the workers then sleep for real and build the standard recognizer). The Azure SDKs are imported
+    only where the identities are worked: a run over worker processes keeps this one free of them.
     """
     started = time.monotonic()
     inventory = _prepare(options, announce)
@@ -239,7 +236,7 @@ def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
 
         check_report_dir(Path(options.report_dir))
     endpoints_resolver(options)(Identity("", "", "", "", options.cloud))  # bad endpoints: refused before any work
-    inventory = self_inventory(options, announce) if options.self_link else load_trusted(options)
+    inventory = _self_inventory(options, announce) if options.self_link else load_trusted(options)
     if not inventory.identities:
         raise NoValidRowsError(
             f"{options.inventory}: no valid row to run ({len(inventory.skipped)} invalid); "
@@ -415,58 +412,32 @@ async def _fan_out(
     """In this process (one session, then the pool over every identity left), or over worker processes that
     ask this one for every cross-identity decision (workers/)."""
     guard = NameGuard(run.expected_names, announce) if options.command is Command.LINK else None
-    injected = sleep is not None or recognizer_factory not in (None, standard_recognizer)
+    injected = sleep is not None or _injected(recognizer_factory)
     count = worker_count(options, len(run.todo), injected=injected)
     if count > 1:
         hooks = ParentHooks(on_intent, FirstRows(run.principals), guard, run.prior)
         await WorkerPool(count, options, hooks, breaker, on_outcome).run(run.todo)
         return
+    from .fanout import Hooks, Needs, pool, session  # the SDKs: only a run in this process needs them here
+
+    if recognizer_factory is None and options.recognition:
+        from .recognition import recognizer_factory  # as each worker process builds it
     local = Hooks(on_intent, run.prior, FirstRows(run.principals), guard)
     async with session(options, Needs.of(run.todo, options), local, sleep=sleep,
                        recognizer_factory=recognizer_factory) as ctx:
         await pool(run.todo, ctx, options.concurrency, breaker, on_outcome)
 
 
-# -- --self: the identity the operator is signed in as ---------------------------------------------------------
+def _injected(factory: RecognizerFactory | None) -> bool:
+    """A recognizer other than recognition's own (a test's): it cannot cross to a worker process."""
+    if factory is None:
+        return False
+    from .recognition import recognizer_factory  # already imported by whoever passed a factory
+
+    return factory is not recognizer_factory
 
 
-def self_inventory(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
-    """A one-row inventory for the signed-in identity (DefaultAzureCredential or --operator-auth)."""
-    if not options.partner_id:
-        raise UsageError("--self needs --partner-id")
-    claims = asyncio.run(_whoami(options))
-    tenant_id = str(claims.get("tid") or "")
-    object_id = str(claims.get("oid") or "")
-    if not tenant_id or not object_id:
-        raise OperatorAuthError("the signed-in token carries no tenant or object ID; cannot link it")
-    kind = {"app": "service principal", "user": "user"}.get(str(claims.get("idtyp", "")), "")
-    if not kind:
-        kind = "user" if claims.get("upn") or claims.get("unique_name") else "service principal"
-    client_id = str(claims.get("appid") or claims.get("azp") or object_id) if kind != "user" else object_id
-    who = claims.get("upn") or claims.get("unique_name") or client_id
-    announce(f"signed in as {kind} {who} — tenant {tenant_id}, objectId {object_id}")
-    identity = Identity(
-        customer=f"self ({kind} {who})", tenant_id=tenant_id, client_id=client_id,
-        partner_id=options.partner_id, cloud=options.cloud, source="--self", line=1,
-    )
-    key = f"self:{tenant_id}/{object_id}"
-    return Inventory(path=key, sha256=hashlib.sha256(key.encode()).hexdigest(), identities=(identity,),
-                     problems=(), warnings=(), rows=1)
+def _self_inventory(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
+    from .self_link import self_inventory  # signs in here: the SDKs are imported for --self only
 
-
-async def _whoami(options: RunOptions) -> dict[str, Any]:
-    base = endpoints_resolver(options)(Identity("", "", "", "", options.cloud))
-    async with SharedTransport(ca_bundle=options.ca_bundle, limit=4, timeout_s=options.retry.timeout_s) as transport:
-        credential = operator_credential(options.operator_auth, endpoints=base, transport=transport)
-        try:
-            token = await Retrier(options.retry).call(
-                lambda: credential.get_token(base.arm_audience + ".default"), CallStats()
-            )
-        except ClientAuthenticationError as exc:
-            raise OperatorAuthError(
-                f"cannot sign in as the current identity ({options.operator_auth}): "
-                f"{str(exc.message or exc).splitlines()[0]}"
-            ) from None
-        finally:
-            await credential.close()
-    return token_claims(token.token)
+    return self_inventory(options, announce)

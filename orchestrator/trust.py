@@ -15,15 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 from urllib.parse import urlsplit
 
-from azure.core.credentials import AccessToken
-from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import ClientAuthenticationError
-
-from .credentials import split_secret_uri
 from .inventory import Inventory
+from .inventory.vaults import split_secret_uri
 from .models import Cloud, Identity, Problem, SkippedRow
 
 
@@ -89,24 +84,3 @@ def is_vault_scope(scope: str, arm_audience: str) -> bool:
         return False
     host = (urlsplit(resource).hostname or "").lower()
     return resource.startswith("https://") and (host.startswith("vault.") or ".vault." in host)
-
-
-class VaultOnlyCredential(AsyncTokenCredential):
-    """The operator's credential as Key Vault clients see it: tokens for Key Vault resources only."""
-
-    def __init__(self, inner: AsyncTokenCredential, arm_audience: str) -> None:
-        self._inner = inner
-        self._arm_audience = arm_audience
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        for scope in scopes:
-            if not is_vault_scope(scope, self._arm_audience):
-                raise ClientAuthenticationError(
-                    f"refused to send the operator's token for {scope!r} to a vault: not a Key Vault resource")
-        return await self._inner.get_token(*scopes, **kwargs)
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-    async def __aexit__(self, *args: Any) -> None:
-        await self.close()

@@ -1,5 +1,6 @@
 """A run's parent process stays lean: pandas (~70 MB) is imported only when the reports are rendered, not by the
-report-directory check every run makes before any work; and the heap is handed back before the report phase."""
+report-directory check every run makes before any work; the parent of a workers run imports no Azure SDK; and the
+heap is handed back before the report phase."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+from test_link import write_inventory
+from test_reliability_crash import _env, link_argv
+
 from orchestrator import report
+from orchestrator.emulator import Emulator
 from orchestrator.gctuning import release_memory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,3 +53,30 @@ def test_release_memory_is_safe_to_call_twice() -> None:
     release_memory()
     release_memory()
     assert kept[-1] == "9999"
+
+
+_SDK_ROOTS = ("aiohttp", "azure", "msal", "cryptography", "tenacity")
+
+
+def test_the_parent_of_a_workers_run_imports_no_azure_sdk(emulator: Emulator, tmp_path: Path) -> None:
+    """A `link --workers 2` run, reports included, leaves its parent process without aiohttp, the Azure SDKs,
+    msal, cryptography or tenacity: the workers sign in and call Azure; the parent only dispatches, journals and
+    renders (each SDK stack costs ~45 MB of resident memory per process)."""
+    inv = write_inventory(tmp_path / "inv.csv", emulator, emulator.world.identities)
+    argv = link_argv(emulator, inv, tmp_path / "journal.sqlite", tmp_path / "reports", "--workers", "2")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.argv = {["pal-orchestrator", *argv[3:]]!r}
+        from orchestrator.cli import main
+        try:
+            main()
+        except SystemExit as exit:
+            print("EXIT", exit.code)
+        print("SDK", sorted(m for m in sys.modules if m.split(".")[0] in {_SDK_ROOTS!r}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**_env(emulator), "PYTHONPATH": str(ROOT)})
+    lines = done.stdout.splitlines()
+    assert "EXIT 1" in lines, done.stdout + done.stderr  # the default world's failures: exit 1, the run completed
+    assert "SDK []" in lines, lines[-1]
+    assert (tmp_path / "reports" / "latest" / "identities.csv").exists()

@@ -11,8 +11,9 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 from test_reliability_faults import make_world, never_sleep, operator_env, options, outcomes, write_rows
 
+from orchestrator.credentials import VaultOnlyCredential
 from orchestrator.runner import execute
-from orchestrator.trust import VaultOnlyCredential, VaultTrust
+from orchestrator.trust import VaultTrust
 
 
 def _two_cas(tmp_path: Path, *ems: Any) -> str:

@@ -53,12 +53,7 @@ def _run(
         raise typer.Exit(1 if exit_code is _detailed_exit else 2)
     with _errors(1 if exit_code is _detailed_exit else None):
         options = _options(command, inventory or Path("--self"), **kwargs, **_run_kwargs(shared))
-        recognizer = None
-        if options.recognition:
-            from ..recognition import recognizer_factory
-
-            recognizer = recognizer_factory
-        result = execute(options, progress=TerminalProgress(err), recognizer_factory=recognizer,
+        result = execute(options, progress=TerminalProgress(err),  # --recognition: the runner's standard recognizer
                          announce=lambda text: err.print(text, markup=False))
         _print_results(result, shared["output"])
     if result.run_id and result.report_dir:

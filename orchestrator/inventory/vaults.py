@@ -137,3 +137,11 @@ def _vault_from_url(raw: str, cloud: Cloud, suffix: str | None) -> str | Fault:
     if not VAULT_NAME.fullmatch(name) or "--" in name:
         return Fault(f"{shown}: {name!r} is not a valid vault name", _VAULT_NAME_RULE)
     return f"https://{host}"
+
+def split_secret_uri(uri: str) -> tuple[str, str, str | None]:
+    """`…/secrets/NAME[/VERSION]` → (vault URL, name, version); the vault URL may carry a path prefix."""
+    vault, sep, rest = uri.rstrip("/").rpartition("/secrets/")
+    if not sep or not vault or not rest:
+        raise ValueError(f"not a Key Vault secret identifier: {uri}")
+    name, _, version = rest.partition("/")
+    return vault, name, version or None

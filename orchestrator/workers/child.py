@@ -21,13 +21,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..credentials import IdentityFailure
 from ..errors import PalError
 from ..fanout import Hooks, RecognizerFactory, session
 from ..gctuning import tune_for_batch
 from ..linker import LinkContext, reconcile
 from ..logs import configure_logging
-from ..models import SharedCause
+from ..models import IdentityFailure, SharedCause
 from .wire import Channel, Done, Failure, Fatal, Init, Ready, Reply, Request, Start
 
 log = logging.getLogger(__name__)

@@ -31,12 +31,11 @@ from typing import Any
 
 from .. import errors
 from ..breaker import Breaker
-from ..credentials import IdentityFailure
 from ..errors import PalError, UsageError, WorkerDiedError, WorkerError
-from ..fanout import Needs
 from ..guard import NameGuard
 from ..hooks import FirstRows
-from ..models import Identity, Outcome
+from ..models import Identity, IdentityFailure, Outcome
+from ..needs import Needs
 from ..run_options import RunOptions
 from .wire import Channel, Done, Failure, Fatal, Init, Ready, Reply, Request, Start
 

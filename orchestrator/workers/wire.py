@@ -19,8 +19,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from ..fanout import Needs
 from ..models import Identity, Outcome, SharedCause, Status
+from ..needs import Needs
 from ..run_options import RunOptions
 
 _LENGTH = struct.Struct(">I")
