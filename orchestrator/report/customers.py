@@ -10,15 +10,15 @@ statuses and fixes are made again from its rows whenever they are needed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..models import Recognition, Status
 from .load import RunData, identity_of
-from .rows import Coded, Column
+from .rows import Coded, Column, RowSpan
 
 _ELIGIBLE = Recognition.ELIGIBLE.value
 _STATUS_ORDER = {s.value: i for i, s in enumerate(Status)}
@@ -100,33 +100,20 @@ class Customers:
         return CustomerRows(self, 0, len(self.names))
 
 
-class CustomerRows(Sequence[tuple[Any, ...]]):
+class CustomerRows(RowSpan):
     """Rows `start`…`stop` of the Customers table; a slice is another view."""
 
-    __slots__ = ("_customers", "_start", "_stop")
+    __slots__ = ("_customers",)
 
     def __init__(self, customers: Customers, start: int, stop: int) -> None:
-        self._customers, self._start, self._stop = customers, start, stop
+        self._customers = customers
+        super().__init__(start, stop)
 
-    def __len__(self) -> int:
-        return max(0, self._stop - self._start)
+    def _span(self, start: int, stop: int) -> CustomerRows:
+        return CustomerRows(self._customers, start, stop)
 
-    @overload
-    def __getitem__(self, index: int) -> tuple[Any, ...]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[tuple[Any, ...]]: ...
-
-    def __getitem__(self, index: int | slice) -> tuple[Any, ...] | Sequence[tuple[Any, ...]]:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if step != 1:
-                return [self[i] for i in range(start, stop, step)]
-            return CustomerRows(self._customers, self._start + start, self._start + max(start, stop))
-        at = index + len(self) if index < 0 else index
-        if not 0 <= at < len(self):
-            raise IndexError(index)
-        return self._customers.row(self._start + at)
+    def _row(self, row: int) -> tuple[Any, ...]:
+        return self._customers.row(row)
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return map(self._customers.row, range(self._start, max(self._start, self._stop)))

@@ -108,21 +108,22 @@ def _chunk(column: Column, start: int, stop: int, picked: Picked | None) -> list
     return column[start:stop] if picked is None else list(map(column.__getitem__, picked.tolist()))
 
 
-class ColumnRows(Sequence[tuple[Any, ...]]):
-    """Rows `start`…`stop` of equally long columns, as tuples; a slice is another view of them.
+class RowSpan(Sequence[tuple[Any, ...]]):
+    """Rows `start`…`stop` of a table made on demand: `len`, indexing and slicing (a slice is another span).
 
-    With `picked` (row numbers, in order) the rows are those rows of the columns only: a work list's rows.
+    A subclass says how to make row `i` (`_row`) and how to make a span of its own kind (`_span`).
     """
 
-    __slots__ = ("_columns", "_picked", "_start", "_stop")
+    __slots__ = ("_start", "_stop")
 
-    def __init__(self, columns: Sequence[Column], start: int = 0, stop: int | None = None,
-                 picked: Picked | Sequence[int] | None = None) -> None:
-        self._columns = columns
-        self._picked = None if picked is None else np.asarray(picked, dtype=np.intp)
-        whole = len(picked) if picked is not None else len(columns[0]) if columns else 0
-        self._start = start
-        self._stop = whole if stop is None else stop
+    def __init__(self, start: int, stop: int) -> None:
+        self._start, self._stop = start, stop
+
+    def _row(self, row: int) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _span(self, start: int, stop: int) -> Sequence[tuple[Any, ...]]:
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return max(0, self._stop - self._start)
@@ -138,11 +139,32 @@ class ColumnRows(Sequence[tuple[Any, ...]]):
             start, stop, step = index.indices(len(self))
             if step != 1:
                 return [self[i] for i in range(start, stop, step)]
-            return ColumnRows(self._columns, self._start + start, self._start + max(start, stop), self._picked)
+            return self._span(self._start + start, self._start + max(start, stop))
         at = index + len(self) if index < 0 else index
         if not 0 <= at < len(self):
             raise IndexError(index)
-        row = self._start + at
+        return self._row(self._start + at)
+
+
+class ColumnRows(RowSpan):
+    """Rows `start`…`stop` of equally long columns, as tuples; a slice is another view of them.
+
+    With `picked` (row numbers, in order) the rows are those rows of the columns only: a work list's rows.
+    """
+
+    __slots__ = ("_columns", "_picked")
+
+    def __init__(self, columns: Sequence[Column], start: int = 0, stop: int | None = None,
+                 picked: Picked | Sequence[int] | None = None) -> None:
+        self._columns = columns
+        self._picked = None if picked is None else np.asarray(picked, dtype=np.intp)
+        whole = len(picked) if picked is not None else len(columns[0]) if columns else 0
+        super().__init__(start, whole if stop is None else stop)
+
+    def _span(self, start: int, stop: int) -> ColumnRows:
+        return ColumnRows(self._columns, start, stop, self._picked)
+
+    def _row(self, row: int) -> tuple[Any, ...]:
         if self._picked is not None:
             row = int(self._picked[row])
         return tuple(column[row] for column in self._columns)
