@@ -66,8 +66,6 @@ PKCS12 = "application/x-pkcs12"
 PEM = "application/x-pem-file"
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class SecretMaterial:
     """A client secret read from Key Vault."""
@@ -175,8 +173,6 @@ def operator_credential(mode: str, *, endpoints: Endpoints, transport: SharedTra
     if mode == "default":
         return DefaultAzureCredential(authority=authority, **kwargs)
     raise UsageError(f"--operator-auth {mode!r}: use default, env, cli or managed-identity")
-
-
 
 
 class VaultReader:
@@ -501,15 +497,6 @@ def token_claims(token: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-__all__ = [
-    "CertificateMaterial",
-    "IdentityFailure",
-    "Material",
-    "SecretMaterial",
-    "SharedTransport",
-    "VaultReader",
-]
-
 
 class VaultOnlyCredential(AsyncTokenCredential):
     """The operator's credential as Key Vault clients see it: tokens for Key Vault resources only."""
@@ -530,3 +517,14 @@ class VaultOnlyCredential(AsyncTokenCredential):
 
     async def __aexit__(self, *args: Any) -> None:
         await self.close()
+
+
+__all__ = [
+    "CertificateMaterial",
+    "IdentityFailure",
+    "Material",
+    "SecretMaterial",
+    "SharedTransport",
+    "VaultOnlyCredential",
+    "VaultReader",
+]

@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 RecognizerFactory = Callable[[SharedTransport, Retrier], Recognizer]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Hooks:
     """The run's cross-identity decisions: local objects in one process, the parent's proxies in a worker."""

@@ -50,7 +50,6 @@ def exchange_audience(cloud: Cloud) -> str:
     return EXCHANGE_AUDIENCES.get(cloud, EXCHANGE_AUDIENCES[Cloud.PUBLIC])
 
 
-
 @dataclass(frozen=True, slots=True)
 class MiToken:
     """A managed identity's exchange token and what its claims say (the token itself never printed)."""

@@ -8,7 +8,8 @@ An inventory is data, not configuration: a row must not be able to send that tok
   (`--authority-host`, `--arm-endpoint`, `--key-vault`) and the host suffixes given with `--vault-host-suffix`.
 A row naming any other origin is `skipped` before the run, with the fix. The operator credential handed to Key
 Vault also refuses to mint a token for anything but a Key Vault resource, so a challenge naming the ARM audience
-(challenge-resource verification must be off for custom clouds) gets nothing.
+(challenge-resource verification must be off for custom clouds) gets nothing: `is_vault_scope` here, applied by
+credentials.VaultOnlyCredential (an SDK type, kept with the other credentials).
 """
 
 from __future__ import annotations

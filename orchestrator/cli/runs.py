@@ -182,8 +182,6 @@ def unlink(
     _run(Command.UNLINK, inventory, shared, self_link=self_, resume=resume, force=force)
 
 
-
-
 def _preview_unlink(inventory: Path | None, self_: bool, shared: dict[str, Any]) -> None:
     """Read the current links into a throwaway journal and list what `unlink --yes` would delete."""
     import tempfile

@@ -60,9 +60,8 @@ class Customers:
         self.actions: dict[str, list[str]] = {}  # fix → the customers that need it, first seen first
         needing = np.union1d(self._fix.rows_where(bool), self._recognition_fix.rows_where(bool))
         for i in np.unique(customer.codes[needing]).tolist():  # codes are first seen first
-            for fix, add_role in self._fixes(self._rows(i)).items():
-                if not (add_role and self.recognised[i]):
-                    self.actions.setdefault(fix, []).append(self.names[i])
+            for fix in self._open_fixes(i, self._rows(i)):
+                self.actions.setdefault(fix, []).append(self.names[i])
 
     def _rows(self, i: int) -> list[int]:
         rows: list[int] = self._order[self._starts[i] : self._starts[i + 1]].tolist()
@@ -78,6 +77,10 @@ class Customers:
                 fixes.setdefault(recognition_fix, True)
         return fixes
 
+    def _open_fixes(self, i: int, rows: list[int]) -> list[str]:
+        """Customer `i`'s fixes, first seen first; adding a role is no fix for a customer already recognised."""
+        return [fix for fix, add_role in self._fixes(rows).items() if not (add_role and self.recognised[i])]
+
     def row(self, i: int) -> tuple[Any, ...]:
         rows = self._rows(i)
         recognised = self.recognised[i]
@@ -92,7 +95,7 @@ class Customers:
             "yes" if self.covered[i] else "no",
             "yes" if recognised else "no",
             statuses,
-            "; ".join(text for text, add_role in self._fixes(rows).items() if not (add_role and recognised)),
+            "; ".join(self._open_fixes(i, rows)),
         )
 
     def table_rows(self) -> CustomerRows:

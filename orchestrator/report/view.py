@@ -89,7 +89,6 @@ class ReportView:
     actions: list[tuple[str, list[str]]] = field(default_factory=list)  # fix → the customers that need it
 
 
-
 def _completeness(data: RunData) -> dict[str, Any]:
     """An unfinished run says so, and its identity coverage is over the whole inventory, not what it reached."""
     run = data.run
