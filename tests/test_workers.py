@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -23,11 +24,12 @@ from test_reliability_faults import PARTNER, make_world, operator_env, options, 
 from test_reliability_secrets import assert_no_leak, canary_emulator, files_under, secret_needles, token_needles
 
 from orchestrator.emulator import Emulator, World
-from orchestrator.errors import OperatorAuthError, UsageError
+from orchestrator.errors import OperatorAuthError, UsageError, WorkerDiedError
 from orchestrator.journal import Journal
 from orchestrator.models import Command
 from orchestrator.run_options import RunOptions
 from orchestrator.runner import STOPPED_EXIT_CODE, execute
+from orchestrator.workers import parent as worker_parent
 from orchestrator.workers.parent import worker_count
 
 __all__ = ["canary_emulator", "cli"]  # fixtures, used by name
@@ -336,6 +338,41 @@ def test_a_worker_killed_mid_run_leaves_a_resumable_run_and_resume_writes_each_l
     assert f"pid {victim}" in text and "SIGKILL" in text and "--resume" in text, text[-2000:]
     assert "Traceback" not in text
     _resume_finishes_each_link_once(em, inv, tmp_path, 120)
+
+
+@pytest.mark.timeout(240)
+def test_a_worker_that_dies_before_it_is_ready_ends_the_run_before_any_identity_and_resume_finishes_it(
+    emulator_factory: Callable[..., Emulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker 2 is SIGKILLed the moment it is spawned, before it can say Ready: the run raises WorkerDiedError
+    naming that worker, "while starting", its signal and `--resume`; no identity was started (no ARM write), the
+    other worker does not outlive the run, and `--resume` with 2 workers links every identity exactly once."""
+    em = emulator_factory(make_world(30))
+    operator_env(em, monkeypatch)
+    inv = write_rows(tmp_path / "inv.csv", em, em.world.identities)
+    spawned: list[subprocess.Popen[bytes]] = []
+    real_spawn = worker_parent._spawn
+
+    def spawn_and_kill_the_second(index: int) -> tuple[subprocess.Popen[bytes], socket.socket]:
+        proc, sock = real_spawn(index)
+        spawned.append(proc)
+        if index == 2:
+            proc.kill()
+        return proc, sock
+
+    monkeypatch.setattr(worker_parent, "_spawn", spawn_and_kill_the_second)
+    with pytest.raises(WorkerDiedError) as raised:
+        execute(options(em, inv, tmp_path, workers=2, recognition=False))
+    text = str(raised.value)
+    assert f"worker 2 (pid {spawned[1].pid}) died while starting" in text and "SIGKILL" in text, text
+    assert "--resume" in text
+    assert not _writes(em)
+    assert spawned[0].wait(30) is not None  # worker 1 ended with the run
+
+    monkeypatch.setattr(worker_parent, "_spawn", real_spawn)
+    result = execute(options(em, inv, tmp_path, workers=2, recognition=False, resume=True))
+    assert [o.status.value for o in outcomes(result)] == ["linked"] * 30
+    assert all(em.writes(r.tenant_id, r.object_id) == 1 for r in em.world.identities)
 
 
 # -- secrets ------------------------------------------------------------------------------------------------

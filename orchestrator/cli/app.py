@@ -6,7 +6,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,11 +15,6 @@ from rich.text import Text
 
 from .. import __version__
 from ..errors import PalError
-
-if TYPE_CHECKING:
-    pass
-
-
 
 app = typer.Typer(
     name="pal-orchestrator",
