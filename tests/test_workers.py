@@ -367,7 +367,7 @@ def test_a_worker_that_dies_before_it_is_ready_ends_the_run_before_any_identity_
     assert f"worker 2 (pid {spawned[1].pid}) died while starting" in text and "SIGKILL" in text, text
     assert "--resume" in text
     assert not _writes(em)
-    assert spawned[0].wait(30) is not None  # worker 1 ended with the run
+    assert spawned[0].poll() is not None, "worker 1 outlived the run"  # the run reaps its workers before it raises
 
     monkeypatch.setattr(worker_parent, "_spawn", real_spawn)
     result = execute(options(em, inv, tmp_path, workers=2, recognition=False, resume=True))
