@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from azure.core.exceptions import ClientAuthenticationError
 
 from .breaker import Breaker
-from .credentials import SharedTransport, VaultOnlyCredential, VaultReader, operator_credential, split_secret_uri
+from .credentials import VaultOnlyCredential, VaultReader, operator_credential, split_secret_uri
 from .errors import OperatorAuthError
 from .federation import FederationTokens
 from .hooks import Guard, Principals
@@ -30,6 +30,7 @@ from .partner import probe_arm
 from .recognition import Recognizer
 from .retrying import CallStats, Retrier, Sleep
 from .run_options import RunOptions, endpoints_resolver
+from .transport import SharedTransport
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,13 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import AzureError
 from azure.identity.aio import ClientAssertionCredential, ManagedIdentityCredential
 
-from .credentials import SharedTransport, token_claims
+from .credentials import token_claims
 from .errors import OperatorAuthError
 from .models import Cloud, Identity, IdentityFailure, Status
 from .needs import is_federation as is_federation
 from .retrying import CallStats, Retrier, RetryAfterTooLong
 from .settings import DEFAULT_RETRY, TOKEN_RENEW_MARGIN_S, Endpoints, RetrySettings
+from .transport import SharedTransport
 
 #: The audience a managed identity's token must carry to be exchanged, per cloud (cross-cloud does not work).
 EXCHANGE_AUDIENCES: dict[Cloud, str] = {

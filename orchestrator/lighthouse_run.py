@@ -28,7 +28,7 @@ from azure.mgmt.managedservices.aio import ManagedServicesClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
 
 from . import __version__
-from .credentials import SharedTransport, current_token, error_fields, operator_credential, shared_client_kwargs
+from .credentials import current_token, error_fields, operator_credential, shared_client_kwargs
 from .credentials import token_claims as claims_of
 from .errors import EndpointError, OperatorAuthError, PalError, UsageError
 from .interrupts import run_interruptible
@@ -40,6 +40,7 @@ from .recognition import role_guid
 from .retrying import CallStats, Retrier, RetryAfterTooLong, Sleep, classify, status_of
 from .runner import Interrupted, RunOptions, RunResult, endpoints_resolver, execute, operator_name
 from .settings import TOKEN_RENEW_MARGIN_S, Endpoints
+from .transport import SharedTransport
 
 #: The stable Microsoft.ManagedServices api-version (the SDK's default is a preview).
 MANAGED_SERVICES_API_VERSION = "2022-10-01"

@@ -35,7 +35,6 @@ from azure.mgmt.managementpartner.aio import ACEProvisioningManagementPartnerAPI
 from .credentials import (
     Material,
     SecretMaterial,
-    SharedTransport,
     VaultReader,
     current_token,
     error_fields,
@@ -57,6 +56,7 @@ from .recognition import Recognizer
 from .retrying import CallStats, Retrier, RetryAfterTooLong, classify, network_failure
 from .retrying import aadsts_code as aadsts_code_of
 from .settings import TOKEN_RENEW_MARGIN_S, Endpoints
+from .transport import SharedTransport
 
 log = logging.getLogger(__name__)
 

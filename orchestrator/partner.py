@@ -28,10 +28,11 @@ from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.mgmt.managementpartner.aio import ACEProvisioningManagementPartnerAPI
 from azure.mgmt.managementpartner.models import PartnerResponse
 
-from .credentials import SharedTransport, one_line, support_ids
+from .credentials import one_line, support_ids
 from .errors import EndpointError
 from .models import IdentityFailure, LinkState, SharedCause, Status
 from .retrying import TRANSIENT_STATUS, CallStats, Retrier, classify, network_failure
+from .transport import SharedTransport
 
 API_VERSION = "2018-02-01"
 #: Codes that positively say "this principal has no link (to this ID)".

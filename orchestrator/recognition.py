@@ -19,13 +19,14 @@ from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.resource.subscriptions import __version__ as _subscriptions_version
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
 
-from .credentials import SharedTransport, current_token, error_fields, shared_client_kwargs
+from .credentials import current_token, error_fields, shared_client_kwargs
 from .models import Identity, Recognition, RecognitionResult, RoleGrant
 from .pec_roles import SUGGESTED_ROLE as SUGGESTED_ROLE
 from .pec_roles import pec_roles as pec_roles
 from .pec_roles import role_guid as role_guid
 from .retrying import CallStats, Retrier, RetryAfterTooLong, classify
 from .settings import Endpoints
+from .transport import SharedTransport
 
 
 def classify_grants(grants: list[RoleGrant], subscriptions: int) -> RecognitionResult:

@@ -13,12 +13,13 @@ from typing import Any
 
 from azure.core.exceptions import ClientAuthenticationError
 
-from .credentials import SharedTransport, operator_credential, token_claims
+from .credentials import operator_credential, token_claims
 from .errors import OperatorAuthError, UsageError
 from .inventory import Inventory
 from .models import Identity
 from .retrying import CallStats, Retrier
 from .run_options import RunOptions, endpoints_resolver
+from .transport import SharedTransport
 
 
 def self_inventory(options: RunOptions, announce: Callable[[str], None]) -> Inventory:

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from orchestrator.credentials import (
     IdentityFailure,
-    SharedTransport,
     VaultReader,
     _NoCredential,
     parse_certificate,
@@ -21,6 +20,7 @@ from orchestrator.credentials import (
 from orchestrator.emulator.crypto import make_client_certificate, pool_key
 from orchestrator.models import Status
 from orchestrator.pipeline import Chain, ClientRequestId, fixed_user_agent, lean_policies
+from orchestrator.transport import SharedTransport
 
 
 def test_plain_pfx_fast_path_matches_cryptography_loader() -> None:

@@ -20,13 +20,13 @@ from test_link import Cli
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.credentials import SharedTransport
 from orchestrator.emulator import Emulator
 from orchestrator.errors import OperatorAuthError
 from orchestrator.federation import FederationTokens
 from orchestrator.journal import Journal
 from orchestrator.retrying import CallStats, Retrier
 from orchestrator.settings import DEFAULT_RETRY
+from orchestrator.transport import SharedTransport
 
 HOME = "0f0f0f0f-0000-4000-8000-00000000000f"  # the partner's tenant: the identity and the app live here
 MI_CLIENT = "3a3a3a3a-0000-4000-8000-000000000001"
