@@ -1,12 +1,15 @@
 """The run's one HTTPS transport: one aiohttp session, one verified SSLContext, behind every SDK client.
 
 Every SDK client of a process (tokens, Key Vault, ARM) sends through the same connection pool, with our
-timeouts and without the SDK's retries (the Retrier owns every re-send).
+timeouts and without the SDK's retries (the Retrier owns every re-send). Its TLS connections read in
+`TLS_READ_BYTES` chunks: asyncio's default read buffer is 256 KiB per connection, allocated and zeroed when the
+connection opens, so a pool of 64 connections held 16 MB for answers of a few KB (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import ssl
+from asyncio import sslproto
 from typing import Any
 
 import aiohttp
@@ -15,6 +18,9 @@ from azure.identity import __version__ as _identity_version
 
 from .errors import UsageError
 from .pipeline import SINGLE_USE_CACHE, lean_policies, settle_tracing
+
+#: Bytes a TLS connection reads at a time (two full TLS records); asyncio's own is 256 KiB.
+TLS_READ_BYTES = 32 * 1024
 
 _IDENTITY_MONIKER = f"identity/{_identity_version}"
 
@@ -30,6 +36,15 @@ def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     return ctx
 
 
+def small_tls_reads() -> None:
+    """Read TLS in `TLS_READ_BYTES` chunks from now on, in this process.
+
+    `SSLProtocol.max_size` is asyncio's public class attribute for the size it reads; each connection allocates
+    a buffer that large when it opens. An answer bigger than a chunk is read in several: there is no size limit."""
+    if sslproto.SSLProtocol.max_size > TLS_READ_BYTES:
+        sslproto.SSLProtocol.max_size = TLS_READ_BYTES
+
+
 class SharedTransport:
     """One aiohttp session (one connection pool, one SSLContext) behind every SDK client of a run."""
 
@@ -42,6 +57,7 @@ class SharedTransport:
 
     async def __aenter__(self) -> SharedTransport:
         settle_tracing()
+        small_tls_reads()
         connector = aiohttp.TCPConnector(ssl=self._ctx, limit=self._limit, limit_per_host=self._limit)
         self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         # aiohttp silently re-sends an idempotent request once when a reused connection drops, which would let
