@@ -23,7 +23,7 @@ from .errors import OperatorAuthError
 from .federation import FederationTokens
 from .hooks import Guard, Principals
 from .linker import ArmClients, IntentSink, LinkContext, reconcile
-from .models import Cloud, Identity, Outcome
+from .models import Cloud, Identity, Outcome, hand_out
 from .needs import Needs as Needs
 from .needs import needs_vault
 from .partner import probe_arm
@@ -101,8 +101,9 @@ async def pool(
     on_outcome: Callable[[Outcome], None],
 ) -> None:
     """A fixed pool of workers (never an unbounded gather) over one shared iterator; the breaker decides how many
-    identities may be in flight (a few until the first gets through) and stops new starts once it trips."""
-    queue = iter(identities)
+    identities may be in flight (a few until the first gets through) and stops new starts once it trips.
+    `identities` is emptied as they start."""
+    queue = hand_out(identities)  # each released once started
     gate = asyncio.Condition()
     in_flight = 0
 

@@ -194,11 +194,11 @@ def execute(
         if isinstance(opened, RunResult):
             return replace(opened, elapsed_s=time.monotonic() - started)
         opened = replace(opened, expected_names=_expected_names(journal, options))
+        del inventory  # the run's todo list holds the identities now, and lets each go once it is dispatched
         stop = _work(journal, opened, options, progress or NullProgress(), sleep, recognizer_factory, announce)
         # the reports are rendered from the journal: the run's in-memory state goes first (~0.7 KB per row of
         # inventory, which the report phase would otherwise carry on top of its own peak)
         opened = replace(opened, todo=[], principals={}, prior={})
-        del inventory
         release_memory()
         return _finish(journal, opened, options, stop, time.monotonic() - started)
     finally:
@@ -210,7 +210,7 @@ class _OpenRun:
     """A run started or resumed: what is left to do and what its earlier attempt announced."""
 
     run_id: str
-    todo: list[Identity]
+    todo: list[Identity]  # emptied by the fan-out as it dispatches them (models.hand_out)
     prior: dict[str, tuple[str, str]]
     resumed: bool
     principals: dict[str, tuple[str, str]] = field(default_factory=dict)  # object ID → (key, FILE:LINE)

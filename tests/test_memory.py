@@ -22,6 +22,7 @@ from orchestrator.inventory import load_inventory, write_sample_inventory
 from orchestrator.inventory.tables import _LINE, _handed_on
 from orchestrator.journal import Journal
 from orchestrator.journal_rows import outcome_of_row
+from orchestrator.models import hand_out
 from orchestrator.report import build_view, synthetic_run
 from orchestrator.report.rows import CHUNK, Coded, ColumnRows
 
@@ -88,6 +89,32 @@ def test_the_csv_lines_are_emptied_as_the_reader_takes_them() -> None:
         taken.append(line)
         assert lines[len(taken)] == ""
     assert taken == ["a\n", "b\n"] and lines == ["header\n", "", ""]
+
+
+def test_a_run_lets_each_identity_go_once_it_is_handed_out(tmp_path: Path) -> None:
+    """The fan-out takes identities in inventory order, each leaving the run's list as it goes: once 10,000 loaded
+    rows are all handed out (and dropped, as a dispatched one is), under a tenth of their memory is left."""
+    path = write_sample_inventory(tmp_path / "inventory.csv", 10_000)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        identities = list(load_inventory(path).identities)
+        gc.collect()
+        loaded = tracemalloc.get_traced_memory()[0] - base
+        lines = [i.line for i in identities]
+        taken: list[int] = []
+        for identity in hand_out(identities):
+            taken.append(identity.line)
+            assert len(identities) == len(lines) - len(taken)  # the list holds only the rest
+        del identity
+        gc.collect()
+        left = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert taken == lines and identities == []
+    assert loaded > 10_000 * 300  # the rows themselves (~0.5 KB each)
+    assert left < loaded / 10, (loaded, left)  # what is left: the two lists of line numbers
 
 
 def test_column_rows_behave_like_the_list_of_row_tuples_they_replace() -> None:

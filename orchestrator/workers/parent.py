@@ -34,7 +34,7 @@ from ..breaker import Breaker
 from ..errors import PalError, UsageError, WorkerDiedError, WorkerError
 from ..guard import NameGuard
 from ..hooks import FirstRows
-from ..models import Identity, IdentityFailure, Outcome
+from ..models import Identity, IdentityFailure, Outcome, hand_out
 from ..needs import Needs
 from ..run_options import RunOptions
 from .wire import Channel, Done, Failure, Fatal, Init, Ready, Reply, Request, Start
@@ -131,10 +131,11 @@ class WorkerPool:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, identities: list[Identity]) -> None:
-        """Every identity reconciled by some worker (or left for --resume when the run stops or a worker dies)."""
+        """Every identity reconciled by some worker (or left for --resume when the run stops or a worker dies);
+        `identities` is emptied as they are sent."""
         try:
             await self._start(Needs.of(identities, self._options))
-            self._queue = iter(identities)
+            self._queue = hand_out(identities)  # each released once sent
             self._idle = asyncio.get_running_loop().create_future()
             readers = [asyncio.create_task(self._read(w)) for w in self._workers]
             self._pump()
