@@ -47,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quota-per-worker", type=float, default=0.5,
                    help="CPUs per worker in the workers step's quota runs (the emulator keeps the rest)")
     p.add_argument("--scale-rows", type=int, default=100_000)
+    p.add_argument("--scale-link-n", type=int, default=100_000,
+                   help="identities linked with every default (concurrency, workers) in the scale-link step, for the "
+                        "memory of the whole process tree (0 skips it; ~10 minutes at 50 ms)")
     p.add_argument("--realistic-n", type=int, default=10_000,
                    help="identities linked under real-world latencies (the realistic step; 0 skips the link)")
     p.add_argument("--realistic-sweep", type=_ints, default=[128, 256, 512, 1024],

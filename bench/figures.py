@@ -27,6 +27,7 @@ TARGETS = {
     "link_cpu_ms_per_identity": 5.0,
     "link_share_of_latency_bound_ideal": 0.5,
     "workers_2_vs_1_emulator_own_core": 1.8,
+    "scale_link_tree_rss_mb": 300.0,
 }
 
 
@@ -118,6 +119,8 @@ def targets(steps: dict[str, Any], r: dict[str, Any]) -> list[dict[str, Any]]:
          steps["link"].get("ideal_share"), True),
         ("workers_2_vs_1_emulator_own_core", TARGETS["workers_2_vs_1_emulator_own_core"],
          (steps.get("workers") or {}).get("quota_ratio_2_vs_1"), True),
+        ("scale_link_tree_rss_mb", TARGETS["scale_link_tree_rss_mb"],
+         (steps.get("scale_link") or {}).get("tree_rss_mb"), False),
     ]
     return [
         {"target": name, "goal": goal, "measured": got,

@@ -30,8 +30,9 @@ from .worlds import CREDENTIAL_KINDS, Plan, write_world
 T = TypeVar("T")
 
 #: The steps `--only` can choose (all by default); those not run are recorded as skipped.
-STEP_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "workers", "seeds", "scale", "realistic", "lighthouse")
-_EMULATOR_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "workers", "seeds")
+STEP_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "workers", "seeds", "scale", "scale-link", "realistic",
+               "lighthouse")
+_EMULATOR_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "workers", "seeds", "scale-link")
 
 
 def say(text: str) -> None:
@@ -55,6 +56,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         sweep_n=args.sweep_n, sweep=tuple(args.sweep), scale_rows=args.scale_rows,
         profile_n=args.profile_n if args.profile else 0,
         workers_n=args.workers_n if "workers" in args.only else 0,
+        scale_link_n=args.scale_link_n if "scale-link" in args.only else 0,
     )
     plan.build()
     return plan
@@ -117,6 +119,9 @@ def _emulator_steps(bench: Bench, args: argparse.Namespace, steps: dict[str, Any
     steps["workers"] = _step("workers 1 vs 2", lambda: workers_steps(
         bench, concurrency=args.link_concurrency, per_worker_cores=args.quota_per_worker, say=say,
     )) if "workers" in only and bench.plan.workers_n else {}
+    # the run an ops team starts on its whole estate: every default (concurrency, workers), the tree's memory
+    steps["scale_link"] = _step(f"scale link ({bench.plan.scale_link_n:,} identities)", lambda: bench.link_step(
+        "scale-link", "scale-link")) if bench.plan.scale_link_n else skipped(0, "not in --only")
     if args.profile:
         steps["profile"] = _step("profile", bench.profile_step)
     steps["seeds_way"] = _seeds_way(bench, args) if "seeds" in only else skipped(0, "not in --only")
@@ -141,7 +146,7 @@ def _main_emulator(bench: Bench, args: argparse.Namespace, meta: dict[str, Any],
 
 
 def _emulator_steps_skipped(steps: dict[str, Any]) -> None:
-    for name in ("link", "rerun", "link_one_process", "sequential", "seeds_way"):
+    for name in ("link", "rerun", "link_one_process", "sequential", "seeds_way", "scale_link"):
         steps[name] = skipped(0, "not in --only")
     steps["cpu_by_credential"], steps["concurrency_sweep"], steps["workers"] = {}, {}, {}
 

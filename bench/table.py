@@ -44,6 +44,8 @@ def _step_rows(steps: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for mode in ("shared", "quota"):
         rows += [(f"workers {mode} w={w}" + (f" ({s['cpu_quota_cores']:g} CPU)" if mode == "quota" else ""), s)
                  for w, s in (workers.get(mode) or {}).items()]
+    if (steps.get("scale_link") or {}).get("wall_s"):
+        rows.append(("link at scale (every default)", steps["scale_link"]))
     if "profile" in steps:
         rows.append(("profiled link", steps["profile"]))
     rows += [("seeds' way (az)", steps["seeds_way"]), ("inventory 100k", steps["inventory_scale"]),

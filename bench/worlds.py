@@ -67,6 +67,7 @@ class Plan:
     scale_rows: int = 100_000
     profile_n: int = 0
     workers_n: int = 0
+    scale_link_n: int = 0
     sets: dict[str, list[Entry]] = field(default_factory=dict)
 
     def build(self) -> None:
@@ -84,6 +85,8 @@ class Plan:
         if self.workers_n:
             for j, name in enumerate(WORKER_SETS):
                 self.sets[name] = identity_set(f"wk{j}", 0x70 + j, self.workers_n)
+        if self.scale_link_n:
+            self.sets["scale-link"] = identity_set("big", 0xA0, self.scale_link_n)
 
     def all_entries(self) -> Iterator[Entry]:
         for entries in self.sets.values():

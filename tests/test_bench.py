@@ -8,6 +8,7 @@ from pathlib import Path
 from bench.cli import main
 from bench.figures import STEP_KEYS, recommend
 from bench.realistic import ideal_s, mean_latency_s
+from orchestrator.settings import DEFAULT_CONCURRENCY
 
 
 def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
@@ -17,7 +18,7 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
         "--n", "20", "--latency-ms", "1", "--sequential-n", "3", "--split-n", "3", "--sweep", "4",
         "--sweep-n", "5", "--scale-rows", "200", "--no-seeds", "--quiet", "--out", str(out),
         "--realistic-n", "4", "--realistic-sweep", "4", "--realistic-sweep-n", "4",
-        "--lighthouse-n", "9", "--workers-n", "6",
+        "--lighthouse-n", "9", "--workers-n", "6", "--scale-link-n", "7",
         "--workdir", str(tmp_path / "work"),
     ])
     assert code == 0
@@ -48,7 +49,11 @@ def test_tiny_bench_writes_every_key(tmp_path: Path) -> None:
     assert set(doc["ratios"]) >= {"link_vs_seeds_throughput", "link_vs_sequential_throughput",
                                   "latency_bound_ideal_s", "link_measured_s"}
     assert doc["ratios"]["latency_bound_ideal_s"] is not None
-    assert len(doc["targets"]) == 9
+    assert len(doc["targets"]) == 10
+    scale_link = steps["scale_link"]  # every default: the whole tree's memory is its target
+    assert scale_link["statuses"] == {"linked": 7} and scale_link["concurrency"] == DEFAULT_CONCURRENCY
+    target = {t["target"]: t for t in doc["targets"]}["scale_link_tree_rss_mb"]
+    assert target["measured"] == scale_link["tree_rss_mb"] >= scale_link["peak_rss_mb"] > 0
     workers = steps["workers"]  # 1 and 2 workers, on the shared machine and (where cgroups allow) under a quota
     for w in ("1", "2"):
         assert workers["shared"][w]["statuses"] == {"linked": 6}
@@ -71,7 +76,7 @@ def test_only_runs_the_named_steps_and_records_the_others_as_skipped(tmp_path: P
     out = tmp_path / "bench.json"
     assert main(["--n", "5", "--only", "scale", "--scale-rows", "50", "--quiet", "--out", str(out)]) == 0
     steps = json.loads(out.read_text())["steps"]
-    assert steps["link"]["skipped"] is True and "realistic" not in steps
+    assert steps["link"]["skipped"] is True and steps["scale_link"]["skipped"] is True and "realistic" not in steps
     assert steps["inventory_scale"]["identities"] == 50
 
 
