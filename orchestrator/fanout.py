@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from azure.core.exceptions import ClientAuthenticationError
 
@@ -126,11 +127,17 @@ async def pool(
                     in_flight -= 1
                     gate.notify_all()
 
-    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(identities)))]
+    await run_pool(min(concurrency, len(identities)), worker)
+
+
+async def run_pool(size: int, worker: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """`size` tasks running `worker` (each takes from an iterator they share), awaited together: the pool is
+    fixed, never one task per item, and a failure or a cancellation ends every task."""
+    tasks = [asyncio.create_task(worker()) for _ in range(size)]
     try:
-        await asyncio.gather(*workers)
+        await asyncio.gather(*tasks)
     finally:
-        for task in workers:
+        for task in tasks:
             task.cancel()
 
 

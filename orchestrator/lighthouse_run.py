@@ -31,6 +31,7 @@ from . import __version__
 from .credentials import current_token, error_fields, operator_credential, shared_client_kwargs
 from .credentials import token_claims as claims_of
 from .errors import EndpointError, OperatorAuthError, PalError, UsageError
+from .fanout import run_pool
 from .interrupts import run_interruptible
 from .journal import Journal, utcnow
 from .lighthouse import CustomerVerdict, Grant, Offer, Principal, judge, principal_states, roll_up, unreadable
@@ -38,7 +39,7 @@ from .models import Command, Identity, LighthouseRow
 from .partner import probe_arm
 from .recognition import role_guid
 from .retrying import CallStats, Retrier, RetryAfterTooLong, Sleep, classify, status_of
-from .runner import Interrupted, RunOptions, RunResult, endpoints_resolver, execute, operator_name
+from .runner import Interrupted, RunOptions, RunResult, check_options, endpoints_resolver, execute, operator_name
 from .settings import TOKEN_RENEW_MARGIN_S, Endpoints
 from .transport import SharedTransport
 
@@ -284,12 +285,7 @@ async def _pool(subs: list[Delegated], concurrency: int, read: Callable[[Delegat
             for row in await read(sub):
                 sink(row)
 
-    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(subs)))]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        for task in workers:
-            task.cancel()
+    await run_pool(min(concurrency, len(subs)), worker)
 
 
 def _link_first(options: RunOptions, sleep: Sleep | None, announce: Callable[[str], None]) -> RunResult:
@@ -318,13 +314,7 @@ def run_lighthouse(
     started = time.monotonic()
     if not options.partner_id:
         raise UsageError("lighthouse needs --partner-id (the partner location ID the principals are linked to)")
-    if options.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
-    if options.write_reports:
-        from .report import check_report_dir
-
-        check_report_dir(Path(options.report_dir))
-    endpoints_resolver(options)(Identity("", "", "", "", options.cloud))  # bad endpoints: refused before any work
+    check_options(options)
     link_run = _link_first(options, sleep, announce) if options.inventory else None
     journal = Journal(options.journal)
     try:
