@@ -227,6 +227,18 @@ def _expected_names(journal: Journal, options: RunOptions) -> dict[str, str]:
 
 def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
     """Refuse bad options before any work, then load the inventory (or the signed-in identity for --self)."""
+    check_options(options)
+    inventory = _self_inventory(options, announce) if options.self_link else load_trusted(options)
+    if not inventory.identities:
+        raise NoValidRowsError(
+            f"{options.inventory}: no valid row to run ({len(inventory.skipped)} invalid); "
+            "`pal-orchestrator validate` lists the problems"
+        )
+    return inventory
+
+
+def check_options(options: RunOptions) -> None:
+    """The checks every run makes before any work: limits, the report directory, the endpoints."""
     if options.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if options.workers is not None and options.workers < 1:
@@ -236,13 +248,6 @@ def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
 
         check_report_dir(Path(options.report_dir))
     endpoints_resolver(options)(Identity("", "", "", "", options.cloud))  # bad endpoints: refused before any work
-    inventory = _self_inventory(options, announce) if options.self_link else load_trusted(options)
-    if not inventory.identities:
-        raise NoValidRowsError(
-            f"{options.inventory}: no valid row to run ({len(inventory.skipped)} invalid); "
-            "`pal-orchestrator validate` lists the problems"
-        )
-    return inventory
 
 
 def _inventory_key(options: RunOptions, inventory: Inventory) -> str:
