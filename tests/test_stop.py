@@ -182,11 +182,13 @@ def test_a_tiny_run_is_never_stopped_and_a_small_one_needs_every_row() -> None:
 # -- the partner-name guard -------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "2-workers"])
 def test_a_partner_id_of_another_partner_costs_one_write_and_stops(
-    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
-    """--partner-id is a real ID of another partner: the first write goes alone, the service names the partner,
-    the name is announced, and the mismatch with --partner-name stops the run (exit 3) after that one write."""
+    """--partner-id is a real ID of another partner: the first write goes alone (in the run: with worker processes
+    the parent's guard decides), the service names the partner, the name is announced, and the mismatch with
+    --partner-name stops the run (exit 3) after that one write."""
     world = make_world(60)
     world.add_partner(WRONG_PARTNER, "Fabrikam Partner")
     em = emulator_factory(world)
@@ -194,8 +196,8 @@ def test_a_partner_id_of_another_partner_costs_one_write_and_stops(
     inv = write_rows(tmp_path / "inv.csv", em, em.world.identities)
     inv.write_text(inv.read_text().replace(f",{PARTNER}\n", ",\n"))
     said: list[str] = []
-    result = execute(options(em, inv, tmp_path, partner_id=WRONG_PARTNER, partner_name="Contoso Partner"),
-                     sleep=never_sleep(), announce=said.append)
+    result = execute(options(em, inv, tmp_path, partner_id=WRONG_PARTNER, partner_name="Contoso Partner",
+                             workers=workers), sleep=never_sleep(), announce=said.append)
     assert result.exit_code == STOPPED_EXIT_CODE
     assert result.stop is not None and "Fabrikam Partner" in result.stop
     assert len(_writes(em)) == 1

@@ -118,26 +118,6 @@ def test_the_stop_rule_counts_across_workers(
     assert len(_writes(em)) == touched
 
 
-def test_a_wrong_partner_name_costs_one_write_in_the_whole_run(
-    emulator_factory: Callable[..., Emulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """--partner-id of another partner with 2 workers: the parent's guard lets one write go alone, the name the
-    service gives is announced, and the mismatch stops the run (exit 3) after that single write."""
-    world = make_world(60)
-    world.add_partner(WRONG_PARTNER, "Fabrikam Partner")
-    em = emulator_factory(world)
-    operator_env(em, monkeypatch)
-    inv = write_rows(tmp_path / "inv.csv", em, em.world.identities)
-    inv.write_text(inv.read_text().replace(f",{PARTNER}\n", ",\n"))
-    said: list[str] = []
-    result = execute(options(em, inv, tmp_path, partner_id=WRONG_PARTNER, partner_name="Contoso Partner",
-                             workers=2), announce=said.append)
-    assert result.exit_code == STOPPED_EXIT_CODE
-    assert result.stop is not None and "Fabrikam Partner" in result.stop
-    assert len(_writes(em)) == 1
-    assert any("Fabrikam Partner" in line for line in said)
-
-
 def test_one_principal_in_two_rows_on_two_workers_is_written_once(
     emulator_factory: Callable[..., Emulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
