@@ -12,14 +12,17 @@ Secrets never cross the pipe: a worker reads its own secrets from Key Vault; the
 from __future__ import annotations
 
 import asyncio
+import copyreg
+import io
 import pickle
 import socket
 import struct
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any
 
-from ..models import Identity, Outcome, SharedCause, Status
+from ..models import Identity, Outcome, RecognitionResult, RoleGrant, SharedCause, Status
 from ..needs import Needs
 from ..run_options import RunOptions
 
@@ -158,6 +161,39 @@ class _Pipe(asyncio.Protocol):
             self._waiter.set_result(None)
 
 
+def _by_fields(cls: type) -> Callable[[Any], tuple[type, tuple[Any, ...]]]:
+    """Pickle an object of the dataclass `cls` as the call `cls(*field values)`.
+
+    A frozen slotted dataclass pickles its state through `dataclasses.fields()`, looked up again for every object
+    on both ends. Measured at 4,000 identities, 2 workers: 7.64 → 7.05 ms of CPU per identity over the processes
+    (docs/performance.md)."""
+    names = tuple(f.name for f in fields(cls))
+
+    def reduce(obj: Any) -> tuple[type, tuple[Any, ...]]:
+        return cls, tuple([getattr(obj, name) for name in names])
+
+    return reduce
+
+
+#: The classes that cross the pipe once per identity or more, reduced by `_by_fields`; the rest pickle as usual.
+_PER_IDENTITY = (Start, Done, Request, Reply, Failure, Identity, Outcome, RecognitionResult, RoleGrant, SharedCause)
+
+
+_DISPATCH: dict[Any, Any] = {**copyreg.dispatch_table, **{cls: _by_fields(cls) for cls in _PER_IDENTITY}}
+
+
+class _Pickler(pickle.Pickler):
+    """pickle's own, with `_by_fields` for the per-identity classes (a table of its own: nothing else changes)."""
+
+    dispatch_table = _DISPATCH
+
+
+def _dumps(message: object) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(message)
+    return buffer.getvalue()
+
+
 def _frames(data: bytes, into: deque[object]) -> int:
     """Unpickle every whole frame at the start of `data` into `into`; the offset where the rest begins."""
     pos, size = 0, len(data)
@@ -192,7 +228,7 @@ class Channel:
         """Queue a message; it leaves with the others of this loop turn. A closed pipe drops it."""
         if self._closing():
             return
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        data = _dumps(message)
         self._out.append(_LENGTH.pack(len(data)))
         self._out.append(data)
         if not self._flushing:
