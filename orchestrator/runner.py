@@ -39,6 +39,7 @@ from .interrupts import run_interruptible
 from .inventory import Inventory, InventoryDefaults, load_inventory
 from .journal import Journal
 from .models import SUCCESS_STATUSES, Command, Identity, Outcome, Status
+from .openfiles import ensure_open_files
 from .run_options import RunOptions as RunOptions  # the CLI, lighthouse and tests import it from here
 from .run_options import endpoints_resolver as endpoints_resolver
 from .trust import VaultTrust, restrict_vaults
@@ -238,11 +239,13 @@ def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
 
 
 def check_options(options: RunOptions) -> None:
-    """The checks every run makes before any work: limits, the report directory, the endpoints."""
+    """The checks every run makes before any work: limits (the open-file limit raised to fit --concurrency), the
+    report directory, the endpoints."""
     if options.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if options.workers is not None and options.workers < 1:
         raise UsageError("--workers must be at least 1 (1: no worker process; default: from the cores)")
+    ensure_open_files(options.concurrency)  # before any socket; worker processes inherit the raised limit
     if options.write_reports:
         from .report import check_report_dir  # refuse an unsafe report directory before any work
 
