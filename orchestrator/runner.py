@@ -239,18 +239,18 @@ def _prepare(options: RunOptions, announce: Callable[[str], None]) -> Inventory:
 
 
 def check_options(options: RunOptions) -> None:
-    """The checks every run makes before any work: limits (the open-file limit raised to fit --concurrency), the
-    report directory, the endpoints."""
+    """The checks every run makes before any work (limits, the report directory, the endpoints), then the one
+    preparation that must precede every socket: the open-file limit raised to fit --concurrency."""
     if options.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if options.workers is not None and options.workers < 1:
         raise UsageError("--workers must be at least 1 (1: no worker process; default: from the cores)")
-    ensure_open_files(options.concurrency)  # before any socket; worker processes inherit the raised limit
     if options.write_reports:
         from .report import check_report_dir  # refuse an unsafe report directory before any work
 
         check_report_dir(Path(options.report_dir))
     endpoints_resolver(options)(Identity("", "", "", "", options.cloud))  # bad endpoints: refused before any work
+    ensure_open_files(options.concurrency)  # last, once the run is accepted; worker processes inherit the limit
 
 
 def _inventory_key(options: RunOptions, inventory: Inventory) -> str:

@@ -5,6 +5,7 @@ taken in the wrong order would show here, not as a wrong row in a report."""
 from __future__ import annotations
 
 import asyncio
+import pickletools
 import socket
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from orchestrator.models import (
     SharedCause,
     Status,
 )
+from orchestrator.workers import wire
 from orchestrator.workers.wire import Channel, Done, Failure, Ready, Reply, Request, Start
 
 _T0 = datetime(2026, 11, 29, 0, 30, 5, 123456, tzinfo=UTC)
@@ -75,3 +77,11 @@ def test_every_per_identity_message_crosses_the_pipe_equal_field_for_field() -> 
     assert [type(m) for m in received] == [type(m) for m in messages]
     done = received[-1]
     assert isinstance(done, Done) and done.outcome.created_time == _T0 and done.outcome.created_time.tzinfo == UTC
+
+
+def test_the_per_identity_messages_are_pickled_as_calls_with_their_field_values_not_as_slot_state() -> None:
+    """No BUILD opcode (the state dataclasses would set field by field, after fields() on every object) in the
+    pickle of a Start or a Done: the cheaper form is the one in use."""
+    for message in (Start(1, _identity()), Done(1, _outcome())):
+        opcodes = {op.name for op, _, _ in pickletools.genops(wire._dumps(message))}
+        assert "BUILD" not in opcodes and "REDUCE" in opcodes, opcodes

@@ -165,8 +165,9 @@ def _by_fields(cls: type) -> Callable[[Any], tuple[type, tuple[Any, ...]]]:
     """Pickle an object of the dataclass `cls` as the call `cls(*field values)`.
 
     A frozen slotted dataclass pickles its state through `dataclasses.fields()`, looked up again for every object
-    on both ends. Measured at 4,000 identities, 2 workers: 7.64 → 7.05 ms of CPU per identity over the processes
-    (docs/performance.md)."""
+    on both ends: the six messages of an identity cost ~120 µs to pickle and unpickle, ~88 µs this way. Only for
+    classes whose every field is a positional `__init__` argument, or `cls(*values)` would not rebuild them."""
+    assert all(f.init and not f.kw_only for f in fields(cls)) and not hasattr(cls, "__post_init__"), cls
     names = tuple(f.name for f in fields(cls))
 
     def reduce(obj: Any) -> tuple[type, tuple[Any, ...]]:
