@@ -50,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scale-link-n", type=int, default=100_000,
                    help="identities linked with every default (concurrency, workers) in the scale-link step, for the "
                         "memory of the whole process tree (0 skips it; ~10 minutes at 50 ms)")
+    p.add_argument("--scale-link-concurrency", type=int, default=None,
+                   help="the scale-link step's --concurrency (default: the build's default, which the 300 MB target "
+                        "is about); e.g. 512 for what a higher default would cost at 100,000")
     p.add_argument("--realistic-n", type=int, default=10_000,
                    help="identities linked under real-world latencies (the realistic step; 0 skips the link)")
     p.add_argument("--realistic-sweep", type=_ints, default=[128, 256, 512, 1024],

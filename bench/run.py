@@ -121,7 +121,8 @@ def _emulator_steps(bench: Bench, args: argparse.Namespace, steps: dict[str, Any
     )) if "workers" in only and bench.plan.workers_n else {}
     # the run an ops team starts on its whole estate: every default (concurrency, workers), the tree's memory
     steps["scale_link"] = _step(f"scale link ({bench.plan.scale_link_n:,} identities)", lambda: bench.link_step(
-        "scale-link", "scale-link")) if bench.plan.scale_link_n else skipped(0, "not in --only")
+        "scale-link", "scale-link", concurrency=args.scale_link_concurrency,
+    )) if bench.plan.scale_link_n else skipped(0, "not in --only")
     if args.profile:
         steps["profile"] = _step("profile", bench.profile_step)
     steps["seeds_way"] = _seeds_way(bench, args) if "seeds" in only else skipped(0, "not in --only")

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.settings import DEFAULT_CONCURRENCY
+
 from .figures import STEP_KEYS
 
 if TYPE_CHECKING:
@@ -45,7 +47,10 @@ def _step_rows(steps: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         rows += [(f"workers {mode} w={w}" + (f" ({s['cpu_quota_cores']:g} CPU)" if mode == "quota" else ""), s)
                  for w, s in (workers.get(mode) or {}).items()]
     if (steps.get("scale_link") or {}).get("wall_s"):
-        rows.append(("link at scale (every default)", steps["scale_link"]))
+        scale = steps["scale_link"]
+        every_default = scale.get("concurrency") in (None, DEFAULT_CONCURRENCY)
+        rows.append(("link at scale (every default)" if every_default else f"link at scale (c={scale['concurrency']})",
+                     scale))
     if "profile" in steps:
         rows.append(("profiled link", steps["profile"]))
     rows += [("seeds' way (az)", steps["seeds_way"]), ("inventory 100k", steps["inventory_scale"]),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench.cli import main
 from bench.figures import STEP_KEYS, recommend
 from bench.realistic import ideal_s, mean_latency_s
@@ -78,6 +80,20 @@ def test_only_runs_the_named_steps_and_records_the_others_as_skipped(tmp_path: P
     steps = json.loads(out.read_text())["steps"]
     assert steps["link"]["skipped"] is True and steps["scale_link"]["skipped"] is True and "realistic" not in steps
     assert steps["inventory_scale"]["identities"] == 50
+
+
+def test_the_scale_link_runs_at_the_concurrency_given_and_its_table_row_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--scale-link-concurrency 3` links at c=3 (what a higher default would cost at scale), and the table names
+    it instead of "every default"."""
+    out = tmp_path / "bench.json"
+    assert main(["--n", "5", "--only", "scale-link", "--latency-ms", "1", "--scale-link-n", "6",
+                 "--scale-link-concurrency", "3", "--no-seeds", "--out", str(out)]) == 0
+    scale_link = json.loads(out.read_text())["steps"]["scale_link"]
+    assert scale_link["concurrency"] == 3 and scale_link["statuses"] == {"linked": 6}
+    printed = capsys.readouterr().out
+    assert "link at scale (c=3)" in printed and "every default" not in printed
 
 
 def test_realistic_ideal_is_the_mean_latency_of_every_request_over_concurrency() -> None:
