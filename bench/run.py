@@ -119,7 +119,8 @@ def _emulator_steps(bench: Bench, args: argparse.Namespace, steps: dict[str, Any
     steps["workers"] = _step("workers 1 vs 2", lambda: workers_steps(
         bench, concurrency=args.link_concurrency, per_worker_cores=args.quota_per_worker, say=say,
     )) if "workers" in only and bench.plan.workers_n else {}
-    # the run an ops team starts on its whole estate: every default (concurrency, workers), the tree's memory
+    # the run an ops team starts on its whole estate: every default (workers; concurrency unless
+    # --scale-link-concurrency), the tree's memory
     steps["scale_link"] = _step(f"scale link ({bench.plan.scale_link_n:,} identities)", lambda: bench.link_step(
         "scale-link", "scale-link", concurrency=args.scale_link_concurrency,
     )) if bench.plan.scale_link_n else skipped(0, "not in --only")

@@ -16,7 +16,7 @@ import sys
 
 from .errors import UsageError
 
-#: Sockets per unit of --concurrency at most: the one in flight, and idle keep-alive sockets of the other hosts.
+#: Sockets per unit of --concurrency with three hosts: the one in flight, and the other hosts' idle keep-alive ones.
 SOCKETS_PER_SLOT = 3
 #: Files a run holds besides its sockets: the journal and its WAL, logs, reports, pipes to workers, the interpreter.
 SPARE_FILES = 64
