@@ -60,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--realistic-sweep-n", type=int, default=2000)
     p.add_argument("--lighthouse-n", type=int, default=1000,
                    help="delegated subscriptions in the lighthouse step (0: skip it)")
+    p.add_argument("--floor-n", type=int, default=3000,
+                   help="requests of each kind in the floor step (the SDK stack against aiohttp alone; 0 skips it)")
+    p.add_argument("--floor-rounds", type=int, default=3, help="alternated rounds of the floor step")
     p.add_argument("--only", type=_names, default=list(STEP_GROUPS),
                    help=f"run only these steps, comma-separated: {','.join(STEP_GROUPS)} (default: all)")
     p.add_argument("--no-seeds", action="store_true", help="skip the Azure CLI comparison")

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from orchestrator.settings import DEFAULT_CONCURRENCY
 
 from .figures import add_marginal_cpu, ratios, recommend, skipped, targets
+from .floor import floor_step
 from .lighthouse import lighthouse_step
 from .measure import BenchError
 from .realistic import realistic_steps
@@ -31,7 +32,7 @@ T = TypeVar("T")
 
 #: The steps `--only` can choose (all by default); those not run are recorded as skipped.
 STEP_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "workers", "seeds", "scale", "scale-link", "realistic",
-               "lighthouse")
+               "lighthouse", "floor")
 _EMULATOR_GROUPS = ("link", "rerun", "sequential", "cpu", "sweep", "workers", "seeds", "scale-link")
 
 
@@ -178,6 +179,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if "lighthouse" in args.only and args.lighthouse_n:
         steps["lighthouse"] = _step(f"lighthouse ({args.lighthouse_n} delegated subscriptions)",
                                     lambda: lighthouse_step(args.lighthouse_n, workdir, args.latency_ms))
+    if "floor" in args.only and args.floor_n:
+        steps["floor"] = _step(f"floor ({args.floor_n:,} requests of each kind, both ways, {args.floor_rounds} rounds)",
+                               lambda: floor_step(args.floor_n, args.floor_rounds, workdir))
     doc["ratios"] = ratios(steps, args.latency_ms)
     pick, why = recommend(steps["concurrency_sweep"])
     doc["recommended_concurrency"] = {"value": pick, "why": why}

@@ -118,7 +118,17 @@ def _summary_lines(doc: dict[str, Any]) -> list[str]:
     if real.get("within_5pct_of_best"):
         best = real["within_5pct_of_best"]
         lines.append(f"realistic: concurrency within 5 % of the best: {best['value']} ({best['why']})")
+    lines += _floor_lines(steps.get("floor"))
     return lines
+
+
+def _floor_lines(floor: dict[str, Any] | None) -> list[str]:
+    if not floor:
+        return []
+    kinds = ", ".join(f"{k} {v['sdk_us']}/{v['raw_us']} µs" for k, v in floor["kinds"].items())
+    return [f"floor, CPU per request through the SDK stack / with aiohttp alone: {kinds}; a new link's six "
+            f"requests {_fmt(floor['new_link_sdk_ms'])} / {_fmt(floor['new_link_raw_ms'])} ms "
+            f"({_fmt(floor['sdk_share_of_new_link'])} of it the SDK stack's)"]
 
 
 def render_table(doc: dict[str, Any]) -> None:

@@ -71,6 +71,12 @@ class SharedTransport:
         if self._session is not None:
             await self._session.close()
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The run's one aiohttp session (the benchmark's floor step sends raw requests through it)."""
+        assert self._session is not None, "use SharedTransport as an async context manager"
+        return self._session
+
     def new(self) -> AioHttpTransport:
         """A transport for one SDK client; closing it leaves the shared session open.
 
