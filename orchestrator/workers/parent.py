@@ -31,7 +31,7 @@ from typing import Any
 
 from .. import errors
 from ..breaker import Breaker
-from ..errors import PalError, UsageError, WorkerDiedError, WorkerError
+from ..errors import PalError, WorkerDiedError, WorkerError
 from ..guard import NameGuard
 from ..hooks import FirstRows
 from ..models import Identity, IdentityFailure, Outcome, hand_out
@@ -74,9 +74,8 @@ def worker_count(options: RunOptions, todo: int, *, injected: bool = False) -> i
     --workers N asks for N (never more than identities left). Unset, a run of fewer than 2,000 identities stays in
     this process, a larger one gets one worker per 1,000 identities up to one per core; so does a run whose `sleep`
     or recognizer a test injected into `execute` (they cannot cross to another process). --self is one identity.
+    `runner.check_options` has refused --workers below 1 before any work.
     """
-    if options.workers is not None and options.workers < 1:
-        raise UsageError("--workers must be at least 1 (1: no worker process; default: from the cores)")
     if options.self_link or todo < 2:
         return 1
     if options.workers is not None:
