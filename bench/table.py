@@ -123,12 +123,14 @@ def _summary_lines(doc: dict[str, Any]) -> list[str]:
 
 
 def _floor_lines(floor: dict[str, Any] | None) -> list[str]:
+    """The floor step in one line: each kind SDK / raw, and a new link's six requests (bench/floor.py)."""
     if not floor:
         return []
     kinds = ", ".join(f"{k} {v['sdk_us']}/{v['raw_us']} µs" for k, v in floor["kinds"].items())
+    share = floor["sdk_share_of_new_link"]
     return [f"floor, CPU per request through the SDK stack / with aiohttp alone: {kinds}; a new link's six "
             f"requests {_fmt(floor['new_link_sdk_ms'])} / {_fmt(floor['new_link_raw_ms'])} ms "
-            f"({_fmt(floor['sdk_share_of_new_link'])} of it the SDK stack's)"]
+            f"({'—' if share is None else f'{share:.0%}'} of it the SDK stack's)"]
 
 
 def render_table(doc: dict[str, Any]) -> None:

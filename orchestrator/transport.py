@@ -73,7 +73,8 @@ class SharedTransport:
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """The run's one aiohttp session (the benchmark's floor step sends raw requests through it)."""
+        """The run's one aiohttp session, for the benchmark's floor step (raw requests beside the SDKs' on the same
+        pool). The SDK clients share it: a caller sends through it, and never changes or closes it."""
         assert self._session is not None, "use SharedTransport as an async context manager"
         return self._session
 
