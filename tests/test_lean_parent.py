@@ -4,6 +4,7 @@ heap is handed back before the report phase."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -45,6 +46,22 @@ def test_report_names_resolve_on_first_use() -> None:
         assert getattr(report, name) is not None
     assert report.write.write_reports is report.write_reports
     assert "write" in dir(report) or hasattr(report, "write")
+
+
+def test_report_lists_each_public_name_once_in_each_of_its_three_places() -> None:
+    """The report package names its public symbols three times (type checkers' imports, the lazy map, `__all__`),
+    because mypy needs literal imports and a literal `__all__`; the three must agree, name for name and module
+    for module, or a name would be importable for mypy and missing at run time (or the reverse)."""
+    tree = ast.parse(Path(report.__file__).read_text(encoding="utf-8"))
+    typed: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom)
+                typed.update({alias.name: "." * imp.level + (imp.module or "") for alias in imp.names})
+    assert typed == report._HOMES
+    assert sorted(report.__all__) == sorted(report._HOMES)
+    assert len(report.__all__) == len(set(report.__all__))
 
 
 def test_release_memory_is_safe_to_call_twice() -> None:
